@@ -1,0 +1,1 @@
+"""Model adapters: every LALM behind one small interface (`slufit.models.base.SLUModel`)."""
