@@ -1,0 +1,411 @@
+"""The grid report: `results.csv`, `report.md` and PNG plots, rebuilt from run folders only.
+
+`build_report(grid_dir)` reads every finished run folder under `grid_dir`
+(slufit.grid.results), and writes:
+
+- `results.csv`: one row per run;
+- `report.md`: the study's Table 1 for this grid (per fraction and scheme:
+  intent accuracy, entity F1, SLU-F1 with 95 % CIs, share of the full-speech
+  SLU-F1), curriculum vs mixing at each fraction (paired bootstrap on the saved
+  predictions), cross-lingual per-locale results, the reference study's figures
+  beside ours, and what is needed to reproduce it;
+- `slu_f1_vs_fraction.png` (and `slu_f1_by_locale.png` for cross-lingual grids).
+
+Several seeds of one cell are averaged; the CI shown is then the mean of the
+per-run bootstrap bounds (test-set sampling uncertainty), and the spread
+between seeds is given separately as a standard deviation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from slufit.errors import SlufitError
+from slufit.files import atomic_open, read_json
+from slufit.grid import plots
+from slufit.grid.results import EvalScores, RunResult, gather, primary_eval, rows, write_csv
+from slufit.grid.spec import RUN_FILE, format_fraction
+
+GRID_FILE = "grid.yaml"  # the grid config, copied into the grid folder by the runner
+CURVE_PNG = "slu_f1_vs_fraction.png"
+LOCALE_PNG = "slu_f1_by_locale.png"
+
+# The reference study (arXiv 2509.15389), SLURP test, Qwen2-Audio-7B-Instruct: (intent acc %, SLU-F1 %).
+REFERENCE_STUDY = {
+    ("text_only", 0.0): (83.60, 72.07),
+    ("curriculum", 2.0): (85.74, 73.35),
+    ("curriculum", 5.0): (86.42, 74.75),
+    ("mix", 100.0): (88.13, 76.75),
+}
+REFERENCE_FULL = ("mix", 100.0)
+ROW_LABELS = {"text_only": "text-only", "mix": "direct mixing", "curriculum": "curriculum"}
+
+
+@dataclass
+class Cell:
+    """One cell of Table 1: a (condition, scheme, fraction) averaged over its seeds."""
+
+    scheme: str
+    fraction: float
+    seeds: list[int]
+    mean: dict[str, float | None]  # metric and its _lo/_hi -> mean over seeds
+    sd: dict[str, float | None]  # metric -> standard deviation over seeds (None with one seed)
+    parse_failures: int | None
+    train_seconds: float | None
+
+
+_METRIC_KEYS = ("intent_acc", "entity_f1", "slu_f1")
+_VALUE_KEYS = tuple(k + s for k in _METRIC_KEYS for s in ("", "_lo", "_hi"))
+
+
+def _mean(values: list[float | None]) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.fmean(values) if values else None
+
+
+def make_cells(results: list[RunResult], eval_name: str | None) -> list[Cell]:
+    """Average the runs of each (scheme, fraction) over seeds; `results` must share one condition."""
+    groups: dict[tuple[str, float], list[RunResult]] = defaultdict(list)
+    for r in results:
+        groups[(r.run.scheme, r.run.fraction)].append(r)
+    cells = []
+    for (scheme, fraction), group in sorted(groups.items(), key=lambda kv: (kv[0][1], _scheme_order(kv[0][0]))):
+        scores = [r.scores(eval_name) or EvalScores() for r in group]
+        mean = {k: _mean([getattr(s, k) for s in scores]) for k in _VALUE_KEYS}
+        sd = {}
+        for k in _METRIC_KEYS:
+            vals = [getattr(s, k) for s in scores if getattr(s, k) is not None]
+            sd[k] = statistics.stdev(vals) if len(vals) > 1 else None
+        failures = [s.parse_failures for s in scores if s.parse_failures is not None]
+        cells.append(Cell(scheme, fraction, sorted(r.run.seed for r in group), mean, sd,
+                          sum(failures) if failures else None, _mean([r.train_seconds for r in group])))
+    return cells
+
+
+def _scheme_order(scheme: str) -> int:
+    return {"text_only": 0, "mix": 1, "curriculum": 2}.get(scheme, 3)
+
+
+def _condition(r: RunResult) -> tuple:
+    """What separates one Table 1 from another: the locale (or source -> target pair and target speech)."""
+    return (r.run.source_locale or "", r.run.locale, r.run.target_speech if r.run.target_speech is not None else -1)
+
+
+def _condition_title(key: tuple) -> str:
+    source, target, tspeech = key
+    if source:
+        return f"{source} speech+text, {target} text, {tspeech} {target} speech examples"
+    return target
+
+
+def fmt(value: float | None, lo: float | None = None, hi: float | None = None, sd: float | None = None) -> str:
+    """`85.74 [84.10, 87.20]` (with `±sd` across seeds when there are several)."""
+    if value is None:
+        return "–"
+    text = f"{value:.2f}"
+    if sd is not None:
+        text += f" ±{sd:.2f}"
+    if lo is not None and hi is not None:
+        text += f" [{lo:.2f}, {hi:.2f}]"
+    return text
+
+
+def _share(value: float | None, full: float | None) -> str:
+    if value is None or not full:
+        return "–"
+    return f"{100.0 * value / full:.1f} %"
+
+
+def reference_cell(cells: list[Cell], reference_scheme: str) -> Cell | None:
+    """The full-speech cell: `reference_scheme` at 100 %, else the best SLU-F1 at 100 %."""
+    full = [c for c in cells if c.fraction == 100.0 and c.mean["slu_f1"] is not None]
+    chosen = [c for c in full if c.scheme == reference_scheme]
+    return (chosen or sorted(full, key=lambda c: -c.mean["slu_f1"]))[0] if full else None
+
+
+def table1(cells: list[Cell], reference_scheme: str) -> list[str]:
+    """Markdown lines of Table 1 for one condition."""
+    full = reference_cell(cells, reference_scheme)
+    lines = [
+        "| Scheme | Speech | Seeds | Intent acc. % [95 % CI] | Entity F1 % [95 % CI] | SLU-F1 % [95 % CI] "
+        "| Share of 100 % SLU-F1 | Parse failures | Train time |",
+        "|---|---:|---|---|---|---|---:|---:|---:|",
+    ]
+    for c in cells:
+        m, sd = c.mean, c.sd
+        lines.append(
+            f"| {ROW_LABELS.get(c.scheme, c.scheme)} | {c.fraction:g} % | {','.join(map(str, c.seeds))} "
+            f"| {fmt(m['intent_acc'], m['intent_acc_lo'], m['intent_acc_hi'], sd['intent_acc'])} "
+            f"| {fmt(m['entity_f1'], m['entity_f1_lo'], m['entity_f1_hi'], sd['entity_f1'])} "
+            f"| {fmt(m['slu_f1'], m['slu_f1_lo'], m['slu_f1_hi'], sd['slu_f1'])} "
+            f"| {_share(m['slu_f1'], full.mean['slu_f1'] if full else None)} "
+            f"| {'–' if c.parse_failures is None else c.parse_failures} "
+            f"| {'–' if c.train_seconds is None else f'{c.train_seconds:.0f} s'} |"
+        )
+    if full is not None:
+        lines.append("")
+        lines.append(f"Share of 100 %: SLU-F1 divided by that of {ROW_LABELS.get(full.scheme, full.scheme)} at 100 % speech.")
+    return lines
+
+
+# --- curriculum vs mixing -------------------------------------------------------------------------------------
+
+
+def _load_predictions(path: Path) -> dict[str, dict]:
+    """SLURP prediction lines keyed by `file` (speech) or `slurp_id`/`id` (text), via slufit.scoring."""
+    from slufit.scoring.gold import read_predictions
+
+    with open(path, encoding="utf-8") as handle:
+        first = next((json.loads(line) for line in handle if line.strip()), {})
+    return read_predictions(path, text="file" not in first)
+
+
+def _gold_examples(result: RunResult, keys: set[str]):
+    """The gold examples behind prediction `keys`, from the test files the run recorded in grid_run.json;
+    None when those files are not on this machine."""
+    from slufit.data.example import read_examples
+
+    info = read_json(result.run_dir / RUN_FILE)
+    files = [Path(p) for p in info.get("test_files") or []]
+    if not files or not all(p.is_file() for p in files):
+        return None
+    examples = [e for p in files for e in read_examples(p)]
+    # Only the examples this eval set predicted: a test file may hold other locales or modalities.
+    return [e for e in examples if e.id in keys or any(r.path in keys or os.path.basename(r.path) in keys
+                                                        for r in e.recordings)]
+
+
+def _p_value(result: dict, names: tuple[str, ...]) -> float | None:
+    for name in names:
+        value = result.get(name)
+        if isinstance(value, dict):
+            value = value.get("p_value", value.get("p"))
+        if isinstance(value, (int, float)):
+            return float(value)
+    return None
+
+
+Comparator = Callable[[RunResult, RunResult, str], dict | None]
+
+
+def bootstrap_compare(a: RunResult, b: RunResult, eval_name: str) -> dict | None:
+    """Paired bootstrap on one test set: is run `a` better than run `b`? One-sided p-values
+    (slufit.scoring.paired_bootstrap); None when the prediction files or the gold data are not here."""
+    pred_a = a.run_dir / "eval" / eval_name / "predictions.jsonl"
+    pred_b = b.run_dir / "eval" / eval_name / "predictions.jsonl"
+    if not (pred_a.is_file() and pred_b.is_file()):
+        return None
+    preds_a, preds_b = _load_predictions(pred_a), _load_predictions(pred_b)
+    examples = _gold_examples(a, set(preds_a) | set(preds_b))
+    if not examples:
+        return None
+    from slufit.scoring import paired_bootstrap
+
+    result = paired_bootstrap(examples, preds_a, preds_b)
+    return {"p_intent": _p_value(result, ("intent_accuracy", "intent_acc", "intent")),
+            "p_slu_f1": _p_value(result, ("slu_f1",))}
+
+
+def curriculum_vs_mix(results: list[RunResult], eval_name: str | None, compare: Comparator = bootstrap_compare) -> list[str]:
+    """A table: at each fraction and seed, curriculum minus mixing, with one-sided paired-bootstrap
+    p-values for "curriculum is better"."""
+    by_key = {(_condition(r), r.run.scheme, r.run.fraction, r.run.seed): r for r in results}
+    lines = ["| Condition | Speech | Seed | Δ intent acc. (pts) | p | Δ SLU-F1 (pts) | p | Curriculum better? |",
+             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    count = 0
+    for (cond, scheme, fraction, seed), cur in sorted(by_key.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][3])):
+        mix = by_key.get((cond, "mix", fraction, seed))
+        if scheme != "curriculum" or mix is None or eval_name is None:
+            continue
+        sc, sm = cur.scores(eval_name), mix.scores(eval_name)
+        if sc is None or sm is None or sc.slu_f1 is None or sm.slu_f1 is None:
+            continue
+        try:
+            test = compare(cur, mix, eval_name) or {}
+        except (SlufitError, OSError, ValueError, ImportError) as err:
+            test = {"error": str(err)}
+        d_int = None if sc.intent_acc is None or sm.intent_acc is None else sc.intent_acc - sm.intent_acc
+        d_slu = sc.slu_f1 - sm.slu_f1
+        p_int, p_slu = test.get("p_intent"), test.get("p_slu_f1")
+        if p_slu is None:
+            verdict = "not tested: " + test.get("error", "prediction files or gold data not found")
+        elif p_slu < 0.05:
+            verdict = "yes (p < 0.05)"
+        else:
+            verdict = "no significant gain"
+        lines.append(f"| {_condition_title(cond)} | {fraction:g} % | {seed} | {_signed(d_int)} | {_p(p_int)} "
+                     f"| {_signed(d_slu)} | {_p(p_slu)} | {verdict} |")
+        count += 1
+    return lines if count else []
+
+
+def _signed(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.2f}"
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+# --- the reference study ---------------------------------------------------------------------------------------
+
+
+def reference_section(cells: list[Cell], reference_scheme: str) -> list[str]:
+    """The study's SLURP figures beside ours, both as raw numbers and as shares of their own 100 % figure."""
+    ours = {(c.scheme, c.fraction): c for c in cells}
+    full = reference_cell(cells, reference_scheme)
+    ref_int, ref_slu = REFERENCE_STUDY[REFERENCE_FULL]
+    lines = [
+        "| Row | Study intent acc. | Study SLU-F1 | Study share of 100 % (intent / SLU-F1) "
+        "| Ours intent acc. | Ours SLU-F1 | Our share of 100 % (intent / SLU-F1) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for (scheme, fraction), (s_int, s_slu) in REFERENCE_STUDY.items():
+        c = ours.get((scheme, fraction))
+        o_int = c.mean["intent_acc"] if c else None
+        o_slu = c.mean["slu_f1"] if c else None
+        our_share = "–"
+        if full is not None:
+            our_share = f"{_share(o_int, full.mean['intent_acc'])} / {_share(o_slu, full.mean['slu_f1'])}"
+        lines.append(
+            f"| {ROW_LABELS[scheme]} {fraction:g} % | {s_int:.2f} | {s_slu:.2f} "
+            f"| {_share(s_int, ref_int)} / {_share(s_slu, ref_slu)} "
+            f"| {fmt(o_int)} | {fmt(o_slu)} | {our_share} |"
+        )
+    return lines
+
+
+# --- the whole report ------------------------------------------------------------------------------------------
+
+
+def _code_versions(results: list[RunResult]) -> list[str]:
+    versions = set()
+    for r in results:
+        path = r.run_dir / "version.json"
+        if path.is_file():
+            v = read_json(path)
+            versions.add(f"slufit {v.get('slufit')}, git {v.get('git') or 'unknown'}, python {v.get('python')}, "
+                         f"torch {v.get('torch')}, transformers {v.get('transformers')}")
+    return sorted(versions)
+
+
+def _grid_config(grid_dir: Path) -> dict[str, Any] | None:
+    path = grid_dir / GRID_FILE
+    if not path.is_file():
+        return None
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _curve_points(cells: list[Cell]) -> dict[str, list[tuple]]:
+    points: dict[str, list[tuple]] = defaultdict(list)
+    for c in cells:
+        if c.mean["slu_f1"] is not None:
+            points[c.scheme].append((c.fraction, c.mean["slu_f1"], c.mean["slu_f1_lo"], c.mean["slu_f1_hi"]))
+    return dict(points)
+
+
+def _locale_section(results: list[RunResult], grid_dir: Path) -> list[str]:
+    """Cross-lingual: every eval set (one per locale) for each training condition, as bars and a table."""
+    evals = sorted({name for r in results for name in r.evals})
+    conditions: dict[str, list[RunResult]] = defaultdict(list)
+    for r in results:
+        label = f"{r.run.scheme} {format_fraction(r.run.fraction)} %, {r.run.target_speech} {r.run.locale} speech"
+        conditions[label].append(r)
+    bars: dict[str, list[tuple]] = {}
+    lines = ["| Condition | Seeds | " + " | ".join(f"{e} SLU-F1 %" for e in evals) + " |",
+             "|---|---|" + "---|" * len(evals)]
+    for label, group in conditions.items():
+        values = []
+        for e in evals:
+            scores = [r.scores(e) for r in group if r.scores(e) is not None]
+            values.append(tuple(_mean([getattr(s, k) for s in scores]) for k in ("slu_f1", "slu_f1_lo", "slu_f1_hi")))
+        bars[label] = values
+        seeds = ",".join(str(r.run.seed) for r in sorted(group, key=lambda r: r.run.seed))
+        lines.append(f"| {label} | {seeds} | " + " | ".join(fmt(*v) for v in values) + " |")
+    plots.plot_locale_bars(evals, bars, grid_dir / LOCALE_PNG, "Cross-lingual: SLU-F1 by evaluated locale")
+    return [f"![SLU-F1 by locale]({LOCALE_PNG})", "", *lines]
+
+
+def build_report(grid_dir: str | os.PathLike, eval_name: str | None = None, reference_scheme: str | None = None,
+                 compare: Comparator = bootstrap_compare) -> Path:
+    """Gather the finished runs under `grid_dir`; write results.csv, report.md and the plots. Returns report.md."""
+    grid_dir = Path(grid_dir)
+    results = gather(grid_dir)
+    if not results:
+        raise SlufitError(f"{grid_dir}: no finished run folders (summary.json with \"done\": true) to report")
+    config = _grid_config(grid_dir) or {}
+    report_cfg = config.get("report") or {}
+    eval_name = primary_eval(results, eval_name or report_cfg.get("eval"))
+    reference_scheme = reference_scheme or report_cfg.get("reference") or "mix"
+    write_csv(grid_dir / "results.csv", rows(results, eval_name))
+
+    title = config.get("name") or grid_dir.name
+    lines = [f"# Grid report: {title}", "",
+             f"{len(results)} finished runs in `{grid_dir}`; scores on the `{eval_name}` eval set, in percent, "
+             "with 95 % bootstrap confidence intervals. Every number here is in `results.csv` and was read "
+             "from the run folders' `summary.json`.", ""]
+    by_condition: dict[tuple, list[RunResult]] = defaultdict(list)
+    for r in results:
+        by_condition[_condition(r)].append(r)
+    all_cells: dict[tuple, list[Cell]] = {k: make_cells(v, eval_name) for k, v in sorted(by_condition.items())}
+
+    lines += ["## Results by speech fraction and scheme", ""]
+    for key, cells in all_cells.items():
+        if len(all_cells) > 1:
+            lines += [f"### {_condition_title(key)}", ""]
+        lines += table1(cells, reference_scheme) + [""]
+    lines += ["With several seeds a cell shows the mean, `±` the standard deviation across seeds, and the mean "
+              "of the per-run 95 % intervals.", ""]
+
+    # The curve shows the first monolingual condition (or the first cross-lingual one in a cross-lingual grid).
+    first_key = next((k for k in all_cells if not k[0]), next(iter(all_cells)))
+    curve_title = f"SLU-F1 vs speech fraction ({_condition_title(first_key)}, {eval_name})"
+    plots.plot_fraction_curve(_curve_points(all_cells[first_key]), grid_dir / CURVE_PNG, curve_title)
+    lines += [f"![SLU-F1 against speech fraction]({CURVE_PNG})", ""]
+
+    comparison = curriculum_vs_mix(results, eval_name, compare)
+    if comparison:
+        lines += ["## Does curriculum beat direct mixing?", "",
+                  "Curriculum minus direct mixing at each speech fraction, same seed and test set. p is the one-sided "
+                  "paired-bootstrap p-value (1,000 resamples of test utterances, on the saved prediction files) "
+                  "that curriculum is not better: the share of resamples in which it does not beat mixing.", "",
+                  *comparison, ""]
+
+    if any(r.run.crosslingual for r in results):
+        lines += ["## Cross-lingual: per-locale results", "",
+                  *_locale_section([r for r in results if r.run.crosslingual], grid_dir), ""]
+
+    mono = [k for k in all_cells if not k[0]]
+    if mono:
+        key = mono[0]
+        lines += ["## Next to the reference study", "",
+                  "The reference study (arXiv 2509.15389) fine-tuned Qwen2-Audio-7B-Instruct on SLURP and reports "
+                  "SLURP test intent accuracy and SLU-F1. Absolute numbers are not comparable across models and "
+                  "data, so each row is also shown as a share of its own 100 %-speech figure: where the shares "
+                  f"agree, the embedded model reproduces the study's shape. Ours: {_condition_title(key)}, "
+                  f"`{eval_name}`.", "", *reference_section(all_cells[key], reference_scheme), ""]
+
+    lines += ["## Reproduction", ""]
+    seeds = sorted({r.run.seed for r in results})
+    lines += [f"- Seeds: {', '.join(map(str, seeds))}"]
+    versions = _code_versions(results)
+    lines += [f"- Code: {v}" for v in versions] or ["- Code: version.json not found in the run folders"]
+    lines += [f"- Runs: {', '.join(sorted(r.run.name for r in results))}",
+              f"- Rebuild this report: `slufit grid report {grid_dir}`"]
+    if config:
+        lines += [f"- Rerun the grid: `slufit grid --config {grid_dir / GRID_FILE}`", "", "Grid config:", "",
+                  "```yaml", yaml.safe_dump(config, sort_keys=False).rstrip(), "```"]
+    report = grid_dir / "report.md"
+    with atomic_open(report) as handle:
+        handle.write("\n".join(lines) + "\n")
+    return report

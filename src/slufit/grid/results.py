@@ -1,0 +1,186 @@
+"""Gather run folders into one results table, reading the run folders only.
+
+Each run folder (docs/architecture.md, "Run folder") holds `summary.json`
+with the metrics of every eval set, and `grid_run.json` with its grid
+coordinates (scheme, fraction, seed, locales). Nothing else is needed, so
+folders trained on other machines can be copied into a grid folder and
+gathered. All scores here are percentages (0-100), as in the study's tables.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from slufit.errors import SlufitError
+from slufit.files import atomic_open, read_json
+from slufit.grid.spec import RUN_FILE, RunSpec
+
+# The three headline metrics: (column name, key in metrics.json, key of its CI in metrics["ci"]).
+METRICS = (
+    ("intent_acc", "intent", ("intent_acc", "intent_accuracy", "intent")),
+    ("entity_f1", "entities", ("entity_f1", "entities", "entities_f1")),
+    ("slu_f1", "slu_f1", ("slu_f1",)),
+)
+COLUMNS = [
+    "name", "scheme", "fraction", "seed", "locale", "source_locale", "target_speech", "eval", "n",
+    "intent_acc", "intent_acc_lo", "intent_acc_hi", "entity_f1", "entity_f1_lo", "entity_f1_hi",
+    "slu_f1", "slu_f1_lo", "slu_f1_hi", "parse_failures", "train_seconds",
+]
+
+
+@dataclass
+class EvalScores:
+    """The headline numbers of one eval set of one run, in percent; CIs may be missing (None)."""
+
+    n: int | None = None
+    intent_acc: float | None = None
+    intent_acc_lo: float | None = None
+    intent_acc_hi: float | None = None
+    entity_f1: float | None = None
+    entity_f1_lo: float | None = None
+    entity_f1_hi: float | None = None
+    slu_f1: float | None = None
+    slu_f1_lo: float | None = None
+    slu_f1_hi: float | None = None
+    parse_failures: int | None = None
+
+
+@dataclass
+class RunResult:
+    """A finished run: where it is, its grid coordinates, and the scores of each eval set."""
+
+    run: RunSpec
+    run_dir: Path
+    train_seconds: float | None
+    evals: dict[str, EvalScores] = field(default_factory=dict)
+
+    def scores(self, eval_name: str | None) -> EvalScores | None:
+        return self.evals.get(eval_name) if eval_name else None
+
+
+def read_run(run_dir: Path) -> RunResult | None:
+    """The result of one finished run folder; None if it is not finished (no `summary.json` with done)."""
+    summary_file = run_dir / "summary.json"
+    if not summary_file.is_file():
+        return None
+    summary = read_json(summary_file)
+    if not summary.get("done"):
+        return None
+    run_file = run_dir / RUN_FILE
+    if not run_file.is_file():
+        raise SlufitError(f"{run_dir}: finished run without {RUN_FILE}; was it trained by `slufit grid`?")
+    try:
+        run = RunSpec.from_dict(read_json(run_file))
+    except (KeyError, TypeError, ValueError) as err:
+        raise SlufitError(f"{run_file}: malformed ({type(err).__name__}: {err})") from None
+    evals = {name: eval_scores(m, run_dir / "eval" / name) for name, m in (summary.get("metrics") or {}).items()}
+    seconds = summary.get("train_seconds")
+    return RunResult(run, run_dir, None if seconds is None else float(seconds), evals)
+
+
+def gather(grid_dir: str | os.PathLike) -> list[RunResult]:
+    """Every finished run folder directly under `grid_dir`, sorted by grid coordinates."""
+    grid_dir = Path(grid_dir)
+    if not grid_dir.is_dir():
+        raise SlufitError(f"{grid_dir}: no such grid folder")
+    results = [r for d in sorted(grid_dir.iterdir()) if d.is_dir() and (r := read_run(d)) is not None]
+    return sorted(results, key=lambda r: (r.run.source_locale or "", r.run.locale, r.run.target_speech or 0,
+                                          r.run.fraction, r.run.scheme, r.run.seed))
+
+
+def eval_scores(metrics: dict[str, Any], eval_dir: Path | None = None) -> EvalScores:
+    """Headline numbers from one metrics.json (slufit.scoring.evaluate's schema), as percentages."""
+    ci = metrics.get("ci") or {}
+    out = EvalScores(n=metrics.get("n"))
+    for column, key, ci_keys in METRICS:
+        value = metrics.get(key)
+        if isinstance(value, dict):
+            # Intent accuracy: SLURP's intent figure; the toolkit reports it as accuracy when every example is predicted.
+            value = value.get("accuracy", value.get("f1"))
+        setattr(out, column, _percent(value))
+        interval = next((ci[k] for k in ci_keys if k in ci), None)
+        lo, hi = _interval(interval)
+        setattr(out, f"{column}_lo", _percent(lo))
+        setattr(out, f"{column}_hi", _percent(hi))
+    failures = metrics.get("parse_failures")
+    if failures is None and eval_dir is not None:
+        failures = _count_parse_failures(eval_dir / "predictions.jsonl")
+    out.parse_failures = None if failures is None else int(failures)
+    return out
+
+
+def _percent(value: Any) -> float | None:
+    """Scores are stored as fractions in [0, 1]; tables show percentages."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return 100.0 * float(value)
+
+
+def _interval(value: Any) -> tuple[Any, Any]:
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return value[0], value[1]
+    if isinstance(value, dict):
+        lo = next((value[k] for k in ("lo", "low", "lower") if k in value), None)
+        hi = next((value[k] for k in ("hi", "high", "upper") if k in value), None)
+        return lo, hi
+    return None, None
+
+
+def _count_parse_failures(path: Path) -> int | None:
+    """Prediction lines marked `"parse_ok": false` (written by the evaluator when generation was not valid JSON)."""
+    if not path.is_file():
+        return None
+    import json
+
+    count = 0
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip() and json.loads(line).get("parse_ok") is False:
+                count += 1
+    return count
+
+
+def primary_eval(results: list[RunResult], wanted: str | None = None) -> str | None:
+    """The eval set the tables use: `wanted` if given, else the first name with 'speech', else the first name."""
+    names = sorted({name for r in results for name in r.evals})
+    if wanted:
+        if names and wanted not in names:
+            raise SlufitError(f"eval set {wanted!r} not found in the runs; they have: {', '.join(names)}")
+        return wanted
+    speech = [n for n in names if "speech" in n]
+    return (speech or names or [None])[0]
+
+
+def rows(results: list[RunResult], eval_name: str | None) -> list[dict[str, Any]]:
+    """One row per run (the columns of results.csv), scores from `eval_name`."""
+    out = []
+    for r in results:
+        scores = r.scores(eval_name) or EvalScores()
+        row = {**r.run.to_dict(), "eval": eval_name, **asdict(scores), "train_seconds": r.train_seconds}
+        out.append({c: row.get(c) for c in COLUMNS})
+    return out
+
+
+def write_csv(path: str | os.PathLike, table: list[dict[str, Any]]) -> None:
+    """Atomically write rows as CSV (empty cells for missing values, scores rounded to 0.01)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in table:
+        writer.writerow({k: f"{v:g}" if k == "fraction" else _cell(v) for k, v in row.items()})
+    with atomic_open(path) as handle:
+        handle.write(buffer.getvalue())
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return value
