@@ -17,6 +17,7 @@ lists them (`resolve_audio`).
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -136,10 +137,13 @@ def _entity(obj: Any, index: int) -> Entity:
     where = f"entities[{index}]"
     if not isinstance(obj, dict) or set(obj) != {"type", "filler"}:
         raise ValueError(f"{where} must be an object with exactly 'type' and 'filler'")
-    if not isinstance(obj["type"], str) or not obj["type"]:
+    if not isinstance(obj["type"], str) or not obj["type"].strip():
         raise ValueError(f"{where}.type must be a non-empty string")
     if not isinstance(obj["filler"], str):
         raise ValueError(f"{where}.filler must be a string, got {type(obj['filler']).__name__}")
+    if not obj["filler"].strip():
+        # The scorer matches fillers exactly; an empty one can never be predicted right.
+        raise ValueError(f"{where}.filler is empty")
     if obj["filler"] != obj["filler"].lower():
         raise ValueError(f"{where}.filler must be lowercase, got {obj['filler']!r}")
     return Entity(obj["type"], obj["filler"])
@@ -158,7 +162,9 @@ def _recording(obj: Any, index: int) -> Recording:
     if not isinstance(speaker, str):
         raise ValueError(f"{where}.speaker must be a string")
     duration = obj.get("duration")
-    if duration is not None and (not isinstance(duration, (int, float)) or isinstance(duration, bool) or duration < 0):
+    if duration is not None and (
+        not isinstance(duration, (int, float)) or isinstance(duration, bool) or not math.isfinite(duration) or duration < 0
+    ):
         raise ValueError(f"{where}.duration must be a non-negative number")
     return Recording(obj["path"], speaker, None if duration is None else float(duration))
 
@@ -173,14 +179,20 @@ def read_examples(path: str | os.PathLike) -> list[Example]:
         raise DataError(f"{path}: no such file")
     examples: list[Example] = []
     seen: dict[str, int] = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DataError(f"{path}:{number}: not UTF-8 text ({err.reason} at byte {err.start})") from None
             if not line.strip():
                 continue
             try:
                 example = Example.from_dict(json.loads(line))
             except json.JSONDecodeError as err:
                 raise DataError(f"{path}:{number}: invalid JSON ({err.msg} at column {err.colno})") from None
+            except RecursionError:
+                raise DataError(f"{path}:{number}: JSON nested too deeply") from None
             except ValueError as err:
                 raise DataError(f"{path}:{number}: {err}") from None
             if example.id in seen:
