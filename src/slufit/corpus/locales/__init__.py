@@ -1,0 +1,1 @@
+"""Per-locale templates and fillers of the embedded corpus (parallel across locales)."""
