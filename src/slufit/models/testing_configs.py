@@ -103,6 +103,8 @@ def tiny_qwen_omni_thinker(tokenizer: PreTrainedTokenizerFast | None = None, hid
         audio_start_token_id=tokenizer.convert_tokens_to_ids(AUDIO_BOS),
         audio_end_token_id=tokenizer.convert_tokens_to_ids(AUDIO_EOS),
         image_token_index=len(tokenizer) - 1, video_token_index=len(tokenizer) - 2, user_token_id=0,
+        # Not declared fields, but the real checkpoint's config carries them and get_rope_index reads them.
+        vision_start_token_id=len(tokenizer) - 3, vision_end_token_id=len(tokenizer) - 4,
     )
     torch.manual_seed(seed)
     model = Qwen2_5OmniThinkerForConditionalGeneration(config).float()

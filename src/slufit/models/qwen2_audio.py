@@ -1,0 +1,449 @@
+"""The LALM adapter: Qwen2-Audio (and, through the same code, Qwen2.5-Omni's thinker) as an SLUModel.
+
+One prompt for both modalities, so that what is learnt from text carries over to speech:
+
+    <|im_start|>system\\nYou are a helpful assistant.<|im_end|>
+    <|im_start|>user\\nAudio 1: <|audio_bos|><|AUDIO|><|audio_eos|>\\n<instruction><|im_end|>      (speech item)
+    <|im_start|>user\\nTranscript: <text>\\n<instruction><|im_end|>                                  (text item)
+    <|im_start|>assistant\\n<target><|im_end|>
+
+rendered by the model's own chat template; the instruction and target come from
+slufit.target. Labels are -100 everywhere but the target and its closing
+<|im_end|>. Text batches never touch the audio encoder.
+
+A model family (`Family`) says where the audio encoder, projector and language model
+live in the transformers class, how audio becomes features and prompt tokens, and how
+encoder outputs become the language model's input. Training forward passes go through
+`LALMModule.forward` (so DDP/FSDP wrappers see them); generation uses the transformers
+class's own `generate` with its own audio path, which the cached path is tested against.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from slufit.errors import SlufitError
+from slufit.files import write_json
+from slufit.models.base import SLUItem
+from slufit.models.encoder_cache import EncoderCache, encoder_identity, recording_key
+from slufit.models.tokenizer import IM_END, ENDOFTEXT
+from slufit.target import format_target, instruction
+
+SAMPLE_RATE = 16000
+IGNORE = -100
+MODEL_INFO = "slufit_model.json"
+# LoRA on the language model's attention and MLP projections only: the audio encoder
+# uses the same projection names, and a plain list would put adapters there too.
+DEFAULT_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+LORA_DEFAULTS = {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": DEFAULT_LORA_TARGETS}
+
+
+@dataclass(frozen=True)
+class Family:
+    """What differs between LALM classes; everything else is shared."""
+
+    name: str
+    model_class: str  # transformers class name
+    # Parameter-name prefixes (of the transformers model) of each part; the first match wins,
+    # so a more specific prefix (a projector inside the encoder) comes first. Other parameters
+    # (e.g. Omni's vision tower) stay frozen.
+    parts: tuple[tuple[str, str], ...]
+    # (adapter, prompts, waves) -> tokenizer/processor output with input_ids, attention_mask,
+    # input_features, feature_attention_mask (audio placeholders expanded).
+    featurize: Callable[["LALMAdapter", list[str], list[np.ndarray]], dict[str, torch.Tensor]]
+    # (model, input_features, feature_attention_mask) -> per-audio encoder outputs before the projector.
+    encode: Callable[[nn.Module, torch.Tensor, torch.Tensor], list[torch.Tensor]]
+    # (model, encoder output) -> language-model embeddings.
+    project: Callable[[nn.Module, torch.Tensor], torch.Tensor]
+    # (model, batch without labels, inputs_embeds or None) -> last hidden states.
+    body: Callable[[nn.Module, dict[str, torch.Tensor], torch.Tensor | None], torch.Tensor]
+    audio_token: str = "<|AUDIO|>"
+
+
+# ---------------------------------------------------------------- Qwen2-Audio
+
+
+def _qwen2_audio_featurize(adapter: "LALMAdapter", prompts: list[str], waves: list[np.ndarray]) -> dict:
+    # The processor's audio argument is `audio=`: a wrong name (audios=, raw_speech=) is silently ignored.
+    return dict(adapter.processor(text=prompts, audio=waves, sampling_rate=SAMPLE_RATE, padding=True,
+                                  return_tensors="pt"))
+
+
+def _qwen2_audio_encode(model: nn.Module, features: torch.Tensor, feature_mask: torch.Tensor) -> list[torch.Tensor]:
+    """Qwen2AudioModel.forward's audio path, up to (not including) the projector."""
+    from transformers.masking_utils import create_bidirectional_mask
+
+    tower = model.model.audio_tower
+    features = features.to(tower.device, tower.conv1.weight.dtype)
+    feature_mask = feature_mask.to(tower.device)
+    feat_lengths, out_lengths = tower._get_feat_extract_output_lengths(feature_mask.sum(-1))
+    max_len = (features.shape[-1] - 2) // 2 + 1
+    mask_2d = (torch.arange(max_len, device=tower.device)[None, :] < feat_lengths[:, None]).long()
+    dummy = torch.zeros((features.shape[0], max_len, 1), dtype=features.dtype, device=tower.device)
+    mask = create_bidirectional_mask(config=tower.config, inputs_embeds=dummy, attention_mask=mask_2d)
+    hidden = tower(features, attention_mask=mask).last_hidden_state
+    return [hidden[i, :n] for i, n in enumerate(out_lengths.tolist())]
+
+
+def _qwen2_audio_body(model: nn.Module, batch: dict, inputs_embeds: torch.Tensor | None) -> torch.Tensor:
+    if inputs_embeds is not None:
+        out = model.model(inputs_embeds=inputs_embeds, attention_mask=batch["attention_mask"], use_cache=False)
+    else:
+        out = model.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                          input_features=batch.get("input_features"),
+                          feature_attention_mask=batch.get("feature_attention_mask"), use_cache=False)
+    return out.last_hidden_state
+
+
+QWEN2_AUDIO = Family(
+    name="qwen2-audio",
+    model_class="Qwen2AudioForConditionalGeneration",
+    parts=(("model.audio_tower.", "audio_encoder"), ("model.multi_modal_projector.", "projector"),
+           ("model.language_model.", "language_model"), ("lm_head.", "language_model")),
+    featurize=_qwen2_audio_featurize,
+    encode=_qwen2_audio_encode,
+    project=lambda model, enc: model.model.multi_modal_projector(enc),
+    body=_qwen2_audio_body,
+)
+
+FAMILIES: dict[str, Family] = {"qwen2-audio": QWEN2_AUDIO}  # qwen_omni adds itself on import
+
+
+def family_for(model: nn.Module) -> Family:
+    from slufit.models import qwen_omni  # noqa: F401  (registers the Omni family)
+
+    name = type(model).__name__
+    for family in FAMILIES.values():
+        if family.model_class == name:
+            return family
+    raise SlufitError(f"no slufit adapter for {name}; supported: {', '.join(f.model_class for f in FAMILIES.values())}")
+
+
+# ---------------------------------------------------------------- audio
+
+
+def load_wave(path: Path) -> np.ndarray:
+    """16 kHz mono float32 samples (non-16 kHz audio is resampled, never silently misread)."""
+    try:
+        from slufit.data.audio import load_audio
+    except ImportError:  # TODO: drop once slufit.data.audio is everywhere
+        load_audio = None
+    if load_audio is not None:
+        return load_audio(path)
+    import soundfile as sf
+    import soxr
+
+    try:
+        wave, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as err:
+        raise SlufitError(f"{path}: cannot read audio ({err})") from err
+    wave = wave.mean(axis=1)
+    if rate != SAMPLE_RATE:
+        wave = soxr.resample(wave, rate, SAMPLE_RATE).astype(np.float32)
+    return wave
+
+
+# ---------------------------------------------------------------- the module
+
+
+class LALMModule(nn.Module):
+    """The trainable torch module: `forward(**batch)` returns the loss over target tokens.
+
+    `net` is the transformers model, or the peft model wrapping it.
+    """
+
+    def __init__(self, net: nn.Module, family: Family) -> None:
+        super().__init__()
+        self.net = net
+        self.family = family
+        self.cache: EncoderCache | None = None
+
+    @property
+    def hf(self) -> nn.Module:
+        """The transformers model (LoRA layers, if any, are injected into it in place)."""
+        return self.net.get_base_model() if hasattr(self.net, "get_base_model") else self.net
+
+    def forward(self, input_ids, attention_mask, labels, input_features=None, feature_attention_mask=None,
+                audio_keys=None) -> torch.Tensor:
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask, "input_features": input_features,
+                 "feature_attention_mask": feature_attention_mask}
+        embeds = None
+        if input_features is not None and self.cache is not None and audio_keys is not None:
+            embeds = self.merged_embeddings(input_ids, input_features, feature_attention_mask, audio_keys)
+        hidden = self.family.body(self.hf, batch, embeds)
+        # Only positions that predict a target token go through the LM head: the prompt never counts,
+        # and a 150k-word head over every audio frame would dominate memory.
+        shift_labels = labels[:, 1:]
+        keep = shift_labels != IGNORE
+        logits = self.hf.lm_head(hidden[:, :-1][keep])
+        return F.cross_entropy(logits.float(), shift_labels[keep])
+
+    def merged_embeddings(self, input_ids, input_features, feature_attention_mask, audio_keys) -> torch.Tensor:
+        """Token embeddings with each <|AUDIO|> run replaced by its audio's projected encoder output,
+        as the transformers forward does, with the frozen encoder's outputs taken from the cache."""
+        hf = self.hf
+        outputs: list[torch.Tensor | None] = [self.cache.get(int(k)) for k in audio_keys.tolist()]
+        missing = [i for i, out in enumerate(outputs) if out is None]
+        if missing:
+            with torch.no_grad():
+                computed = self.family.encode(hf, input_features[missing], feature_attention_mask[missing])
+            for i, out in zip(missing, computed):
+                self.cache.put(int(audio_keys[i]), out)
+                outputs[i] = out
+        embeds = hf.get_input_embeddings()(input_ids)
+        audio = torch.cat([o.to(embeds.device) for o in outputs])
+        audio = self.family.project(hf, audio.to(embeds.dtype))
+        mask = (input_ids == hf.config.audio_token_id).unsqueeze(-1)
+        if int(mask.sum()) != audio.shape[0]:
+            raise RuntimeError(f"{int(mask.sum())} audio tokens but {audio.shape[0]} audio features")
+        return embeds.masked_scatter(mask.to(embeds.device), audio.to(embeds.dtype))
+
+
+# ---------------------------------------------------------------- the adapter
+
+
+@dataclass
+class LALMAdapter:
+    """An SLUModel over a transformers LALM. Build it with `slufit.models.registry.load_model`,
+    or directly from a model and its processor pieces."""
+
+    model: nn.Module  # the transformers model (not peft-wrapped)
+    tokenizer: Any
+    processor: Any = None  # Qwen2AudioProcessor; None for families that featurize themselves
+    feature_extractor: Any = None
+    transcript_first: bool = False
+    lora: dict | None = None
+    # Where the base weights come from (hub id or folder), when known: a LoRA save then stores
+    # only the adapter; otherwise the base is saved too.
+    base_name: str | None = None
+    cache_dir: str | None = None  # disk folder for the encoder cache (memory only when None)
+    use_encoder_cache: bool = True
+    family: Family = field(init=False)
+    module: LALMModule = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.family = family_for(self.model)
+        if self.feature_extractor is None and self.processor is not None:
+            self.feature_extractor = self.processor.feature_extractor
+        self.tokenizer.padding_side = "left"
+        if self.processor is not None:
+            self.processor.tokenizer.padding_side = "left"
+        net = self.model
+        if self.lora is not None and not hasattr(self.model, "peft_config"):
+            net = _apply_lora(self.model, self.lora)
+        self.module = LALMModule(net, self.family)
+        self._trained_parts: set[str] = set()
+        # Full fine-tuning trains everything; LoRA only its adapters (set_trainable changes either).
+        full = self.lora is None
+        self.set_trainable(audio_encoder=full, projector=full, language_model=True)
+
+    # -- prompts and batches
+
+    @property
+    def window_s(self) -> float:
+        return self.feature_extractor.n_samples / SAMPLE_RATE
+
+    def prompt(self, item: SLUItem) -> str:
+        task = instruction(self.transcript_first)
+        if item.modality == "speech":
+            content = [{"type": "audio", "audio": str(item.audio_path)}, {"type": "text", "text": task}]
+        else:
+            content = [{"type": "text", "text": f"Transcript: {item.example.text}\n{task}"}]
+        messages = [{"role": "user", "content": content}]
+        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    def target(self, item: SLUItem) -> str:
+        return format_target(item.example, self.transcript_first) + IM_END
+
+    def collate(self, items: Sequence[SLUItem], with_targets: bool = True) -> dict[str, torch.Tensor]:
+        modalities = {item.modality for item in items}
+        if len(modalities) != 1:
+            raise ValueError(f"a batch holds one modality, got {sorted(modalities)}")
+        texts = [self.prompt(item) + (self.target(item) if with_targets else "") for item in items]
+        if modalities == {"speech"}:
+            waves = [self._wave(item.audio_path) for item in items]
+            batch = self.family.featurize(self, texts, waves)
+            batch["audio_keys"] = torch.tensor([recording_key(item.audio_path) for item in items])
+        else:
+            batch = dict(self.tokenizer(texts, padding=True, return_tensors="pt", add_special_tokens=False))
+        batch = {k: v for k, v in batch.items() if k in _BATCH_KEYS}
+        if with_targets:
+            batch["labels"] = self._labels(batch["input_ids"], [self.target(item) for item in items])
+        return batch
+
+    def _labels(self, input_ids: torch.Tensor, targets: list[str]) -> torch.Tensor:
+        """-100 everywhere but the last tokens of each (left-padded) row, which must be the target."""
+        labels = torch.full_like(input_ids, IGNORE)
+        for row, target in enumerate(targets):
+            ids = self.tokenizer(target, add_special_tokens=False)["input_ids"]
+            n = len(ids)
+            if input_ids[row, -n:].tolist() != ids:  # the prompt/target boundary merged into one token
+                raise RuntimeError(f"target tokens differ inside the prompt+target sequence: {target!r}")
+            labels[row, -n:] = input_ids[row, -n:]
+        return labels
+
+    def _wave(self, path: Path) -> np.ndarray:
+        wave = load_wave(path)
+        if len(wave) > self.feature_extractor.n_samples:
+            warnings.warn(f"{path}: {len(wave) / SAMPLE_RATE:.1f} s is longer than the model's "
+                          f"{self.window_s:.0f} s audio window; the rest is cut off", stacklevel=3)
+        return wave
+
+    # -- training
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.module(**batch)
+
+    def set_trainable(self, audio_encoder: bool, projector: bool, language_model: bool) -> None:
+        wanted = {"audio_encoder": audio_encoder, "projector": projector, "language_model": language_model}
+        lora = hasattr(self.module.net, "peft_config")
+        for name, param in self.module.hf.named_parameters():
+            part = self.part_of(name)
+            if lora and part == "language_model":
+                param.requires_grad = language_model and "lora_" in name
+            else:
+                param.requires_grad = wanted.get(part, False)
+        self._trained_parts |= {part for part, on in wanted.items() if on}
+        # A frozen encoder gives the same output for a recording every time: compute it once.
+        if self.use_encoder_cache and not audio_encoder:
+            encoder = [(n, p) for n, p in self.module.hf.named_parameters() if self.part_of(n) == "audio_encoder"]
+            identity = encoder_identity(encoder, config=self.module.hf.config.audio_config, extra=self.family.name)
+            if self.module.cache is None or self.module.cache.identity != identity:
+                self.module.cache = EncoderCache(identity, self.cache_dir)
+        else:
+            self.module.cache = None
+
+    def part_of(self, param_name: str) -> str:
+        for prefix, part in self.family.parts:
+            if param_name.startswith(prefix):
+                return part
+        return "other"
+
+    # -- generation
+
+    @torch.no_grad()
+    def generate(self, items: Sequence[SLUItem], num_beams: int = 1, max_new_tokens: int = 128) -> list[str]:
+        batch = self.collate(items, with_targets=False)
+        batch.pop("audio_keys", None)
+        hf = self.module.hf
+        device = next(hf.parameters()).device
+        batch = {k: v.to(device) for k, v in batch.items()}
+        was_training = self.module.training
+        self.module.eval()
+        try:
+            stop = [self.tokenizer.convert_tokens_to_ids(t) for t in (IM_END, ENDOFTEXT)]
+            out = hf.generate(**batch, num_beams=num_beams, max_new_tokens=max_new_tokens, do_sample=False,
+                              eos_token_id=stop, pad_token_id=self.tokenizer.pad_token_id, use_cache=True)
+        finally:
+            self.module.train(was_training)
+        return self.tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+
+    # -- save and load
+
+    def save(self, out_dir: Path) -> None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        hf = self.module.hf
+        info: dict[str, Any] = {"family": self.family.name, "transcript_first": self.transcript_first,
+                                "lora": self.lora, "base": None}
+        if self.lora is not None:
+            self.module.net.save_pretrained(out_dir / "adapter")  # LoRA weights only (safetensors)
+            extra = {n: p.detach().cpu().contiguous() for n, p in hf.named_parameters()
+                     if self.part_of(n) in self._trained_parts - {"language_model"}}
+            if extra:
+                from safetensors.torch import save_file
+                save_file(extra, str(out_dir / "non_lora.safetensors"))
+            if self.base_name is not None:
+                info["base"] = self.base_name
+            else:  # built in memory: nothing to reload the base from, so keep it here
+                _save_base(self.module.net, out_dir / "base")
+                info["base"] = "base"
+        else:
+            hf.save_pretrained(out_dir / "model", safe_serialization=True)
+        self.tokenizer.save_pretrained(out_dir / "tokenizer")
+        self.feature_extractor.save_pretrained(out_dir / "tokenizer")
+        write_json(out_dir / MODEL_INFO, info)
+
+
+_BATCH_KEYS = {"input_ids", "attention_mask", "input_features", "feature_attention_mask", "audio_keys"}
+
+
+def _apply_lora(model: nn.Module, options: dict) -> nn.Module:
+    from peft import LoraConfig, get_peft_model
+
+    unknown = set(options) - set(LORA_DEFAULTS)
+    if unknown:
+        raise SlufitError(f"unknown LoRA option(s) {sorted(unknown)}; known: {sorted(LORA_DEFAULTS)}")
+    o = {**LORA_DEFAULTS, **options}
+    config = LoraConfig(r=o["r"], lora_alpha=o["alpha"], lora_dropout=o["dropout"],
+                        target_modules=o["target_modules"], bias="none")
+    return get_peft_model(model, config)
+
+
+def _save_base(peft_model, out_dir: Path) -> None:
+    """Save the transformers model without LoRA layers: the base a LoRA adapter applies to."""
+    hf = peft_model.get_base_model()
+    state = {}
+    for name, param in hf.state_dict().items():
+        if "lora_" in name:
+            continue
+        state[name.replace(".base_layer.", ".")] = param
+    hf.save_pretrained(out_dir, state_dict=state, safe_serialization=True)
+
+
+def load_saved(path: Path, device: str | torch.device | None = None, dtype: torch.dtype | None = None,
+               **options) -> LALMAdapter:
+    """Load what `LALMAdapter.save` wrote."""
+    import transformers
+    from transformers import AutoFeatureExtractor, AutoTokenizer
+
+    path = Path(path)
+    info = json.loads((path / MODEL_INFO).read_text())
+    family = FAMILIES.get(info["family"])
+    if family is None:
+        from slufit.models import qwen_omni  # noqa: F401  (registers the Omni family)
+        family = FAMILIES[info["family"]]
+    cls = getattr(transformers, family.model_class)
+    tokenizer = AutoTokenizer.from_pretrained(path / "tokenizer")
+    feature_extractor = AutoFeatureExtractor.from_pretrained(path / "tokenizer")
+    if info["lora"] is not None:
+        base = path / info["base"] if info["base"] == "base" else info["base"]
+        model = cls.from_pretrained(base, dtype=dtype)
+    else:
+        model = cls.from_pretrained(path / "model", dtype=dtype)
+    if device is not None:
+        model.to(device)
+    processor = _processor_for(family, feature_extractor, tokenizer)
+    adapter = LALMAdapter(model, tokenizer, processor=processor, feature_extractor=feature_extractor,
+                          transcript_first=info["transcript_first"], lora=None,
+                          base_name=info["base"] if info["base"] != "base" else None, **options)
+    if info["lora"] is not None:
+        from peft import PeftModel
+
+        net = PeftModel.from_pretrained(model, path / "adapter", is_trainable=True)
+        if (path / "non_lora.safetensors").is_file():
+            from safetensors.torch import load_file
+            missing = model.load_state_dict(load_file(path / "non_lora.safetensors"), strict=False)
+            del missing
+        adapter.lora = info["lora"]
+        adapter.module = LALMModule(net, family)
+        adapter.set_trainable(True, True, True)
+    return adapter
+
+
+def _processor_for(family: Family, feature_extractor, tokenizer):
+    if family is QWEN2_AUDIO:
+        from transformers import Qwen2AudioProcessor
+
+        return Qwen2AudioProcessor(feature_extractor=feature_extractor, tokenizer=tokenizer,
+                                   chat_template=tokenizer.chat_template)
+    return None
