@@ -44,7 +44,8 @@ def write_run(grid_dir: Path, run: RunSpec, intent: float, slu: float, entity: f
     info = run.to_dict()
     if gold is not None:
         info["test_files"] = [str(gold)]
-    write_json(run_dir / RUN_FILE, info)
+    if not (run_dir / RUN_FILE).exists():  # the grid runner writes it before training
+        write_json(run_dir / RUN_FILE, info)
     write_json(run_dir / "version.json", {"slufit": "0.1.0", "git": "abc1234", "python": "3.11", "torch": "2.13.0",
                                           "transformers": "5.24"})
     entity = slu - 0.05 if entity is None else entity
