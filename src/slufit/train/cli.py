@@ -1,0 +1,75 @@
+"""`slufit train --config FILE [key=value ...] [--dry-run] [--resume RUN_DIR]`.
+
+    slufit train --config configs/tiny/curriculum.yaml                 # train; writes runs/curriculum/
+    slufit train --config configs/tiny/mix.yaml data.speech_fraction=0.1 run_dir=runs/mix10
+    slufit train --config configs/qwen2_audio/slurp_curriculum.yaml --dry-run   # print the schedule only
+    slufit train --resume runs/curriculum                              # continue an interrupted run
+    accelerate launch --config_file configs/accelerate/8gpu_ddp.yaml -m slufit.cli train --config ...
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from slufit.errors import SlufitError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="run config YAML (see configs/)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="override config fields, dotted, values as YAML (train.lr=1e-5 data.train=[a.jsonl])")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the resolved config and schedule (stages, items, steps, LR) and exit; loads no weights")
+    parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                        help="continue the run in RUN_DIR from its last checkpoint (uses RUN_DIR/config.yaml)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from slufit.train.config import load_config, resolve_paths
+
+    if args.resume is not None:
+        if args.config is not None or args.overrides:
+            raise SlufitError("--resume takes its config from RUN_DIR/config.yaml; drop --config and overrides")
+        saved = args.resume / "config.yaml"
+        if not saved.is_file():
+            raise SlufitError(f"{saved}: no such file; is {args.resume} a `slufit train` run folder?")
+        config = load_config(saved)
+        config.run_dir = str(args.resume.resolve())
+        if (args.resume / "summary.json").is_file():
+            print(f"{args.resume}: already finished (summary.json); nothing to do")
+            return 0
+    elif args.config is None:
+        raise SlufitError("give --config FILE (or --resume RUN_DIR)")
+    else:
+        config = resolve_paths(load_config(args.config, args.overrides))
+
+    if args.dry_run:
+        return _dry_run(config)
+    from slufit.train.loop import train
+
+    summary = train(config, resume=args.resume is not None)
+    print(f"done: {config.run_dir}/summary.json ({summary['train_seconds']:.0f} s)")
+    return 0
+
+
+def _dry_run(config) -> int:
+    from slufit.train.config import dump_config
+    from slufit.train.loop import format_schedule, plan_schedule
+
+    print(dump_config(config), end="")
+    missing = [p for p in config.data.train + config.data.dev + config.data.test if not Path(p).is_file()]
+    if missing:
+        # Still useful on a machine without the data: show the stage structure the scheme makes.
+        from slufit.train.schemes import stage_configs
+
+        print(f"# data not found here ({missing[0]}{' ...' if len(missing) > 1 else ''}); stages without item counts:")
+        for i, s in enumerate(stage_configs(config), 1):
+            lr = s.lr or config.train.lr
+            warmup = config.train.warmup_ratio if s.warmup_ratio is None else s.warmup_ratio
+            print(f"  stage {i} {s.name}: text={s.text} speech={s.speech} (share {s.speech_share:g}) x {s.epochs:g} "
+                  f"epoch(s), peak lr {lr:g}, warm-up {warmup:g}")
+        return 0
+    _, plans, budget, grad_accum = plan_schedule(config)
+    print(format_schedule(config, plans, budget, grad_accum))
+    return 0

@@ -1,0 +1,288 @@
+"""The training loop: one function, `train`, readable top to bottom (setup, fit, evaluate).
+
+Schemes decide which items flow in and when (slufit.train.schemes); this loop only runs
+the schedule: for each stage, modality-homogeneous length-bucketed batches
+(slufit.train.sampler) -> `model.collate` -> `model.loss` -> backward, with gradient
+accumulation, clipping, and one AdamW + one LR schedule for the whole run (warm-up then
+cosine within each stage, each stage at its own peak LR). It runs unchanged on one CPU or
+under `accelerate launch` (DDP, FSDP, DeepSpeed).
+
+RUN_DIR is laid out as in docs/architecture.md; checkpoints/last/ is rewritten every
+`train.checkpoint_every` steps and at every stage end, and `resume=True` continues from it
+with the same batches, optimizer state and RNG states, so an interrupted run ends with the
+same metrics as one never interrupted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import shutil
+import platform
+import subprocess
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from slufit import __version__
+from slufit.errors import SlufitError
+from slufit.files import atomic_open, write_json
+from slufit.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
+from slufit.train.config import Config, Trainable, dump_config
+from slufit.train.evaluate import evaluate_to_dir, headline
+from slufit.train.sampler import StageSampler, batches_per_epoch, shard
+from slufit.train.schemes import Dataset, Stage, build_schedule, speech_budget, stage_plan
+
+
+# ---- the schedule and the learning rate ----
+
+def plan_schedule(config: Config, world: int = 1) -> tuple[list[Stage], list[dict], dict, int]:
+    """Read the data and build (stages, per-stage plans, budget manifest, grad_accum); loads no weights."""
+    t = config.train
+    if not config.data.train:
+        raise SlufitError("data.train is empty: give at least one canonical JSONL file")
+    grad_accum = t.grad_accum
+    if t.global_batch is not None:
+        per_step = t.batch_size * world
+        if t.global_batch % per_step:
+            raise SlufitError(f"train.global_batch={t.global_batch} is not a multiple of train.batch_size x processes "
+                              f"= {per_step}")
+        grad_accum = t.global_batch // per_step
+    train_data = Dataset.read(config.data.train)
+    budget = speech_budget(config, train_data)
+    rehearsal = Dataset.read([config.data.rehearsal]) if config.data.rehearsal else None
+    stages = build_schedule(config, train_data, set(budget["ids"]), rehearsal)
+    plans = []
+    for stage in stages:
+        plan = stage_plan(stage, batches_per_epoch(stage, t.batch_size * world), grad_accum)
+        plans.append({"name": stage.name, "items": stage.counts(), "epochs": stage.epochs, **plan,
+                      "lr": stage.lr, "warmup_ratio": stage.warmup_ratio, "trainable": asdict(stage.trainable)})
+    return stages, plans, budget, grad_accum
+
+
+def lr_at(step: int, plans: list[dict]) -> float:
+    """Learning rate of optimizer step `step` (0-based): linear warm-up then cosine to 0, per stage."""
+    for plan in plans:
+        if step < plan["steps"]:
+            warmup = plan["warmup_steps"]
+            if step < warmup:
+                return plan["lr"] * (step + 1) / (warmup + 1)
+            progress = (step - warmup) / max(1, plan["steps"] - warmup)
+            return plan["lr"] * 0.5 * (1.0 + math.cos(math.pi * progress))
+        step -= plan["steps"]
+    return 0.0
+
+
+def format_schedule(config: Config, plans: list[dict], budget: dict | None, grad_accum: int) -> str:
+    lines = [f"scheme {config.scheme.name}: {len(plans)} stage(s), micro-batch {config.train.batch_size}, "
+             f"grad accumulation {grad_accum}"]
+    if budget is not None:
+        lines.append(f"speech budget: {len(budget['ids'])} training examples may use speech")
+    for i, p in enumerate(plans, 1):
+        parts = [k for k, v in p["trainable"].items() if v]
+        lines.append(f"  stage {i} {p['name']}: {p['items']['text']} text + {p['items']['speech']} speech"
+                     + (f" + {p['items']['rehearsal']} rehearsal" if p["items"]["rehearsal"] else "")
+                     + f" items x {p['epochs']:g} epoch(s) = {p['batches']} batches, {p['steps']} steps "
+                     f"(warm-up {p['warmup_steps']}), peak lr {p['lr']:g}, trains {', '.join(parts)}")
+    return "\n".join(lines)
+
+
+def version_info() -> dict[str, Any]:
+    import transformers
+
+    try:
+        git = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        git = None
+    return {"slufit": __version__, "git": git, "python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__}
+
+
+# ---- small helpers the loop reads through ----
+
+def _union(stages: list[Stage]) -> Trainable:
+    return Trainable(*(any(getattr(s.trainable, part) for s in stages)
+                       for part in ("audio_encoder", "projector", "language_model")))
+
+
+def _collate(model: Any, kind: str, items: list, device: torch.device) -> dict[str, torch.Tensor]:
+    if kind == "rehearsal":
+        batch = model.collate_rehearsal(items)  # speech -> transcript (the pretraining objective)
+    else:
+        batch = model.collate(items)
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+@contextlib.contextmanager
+def _wrapped(model: Any, wrapped: torch.nn.Module):
+    """Let the adapter's forward go through accelerate's wrapper (DDP/FSDP) during training."""
+    plain, model.module = model.module, wrapped
+    try:
+        yield
+    finally:
+        model.module = plain
+
+
+def _evaluate(model: Any, config: Config, data: Dataset, name: str, run_dir: Path, accelerator: Any,
+              limit: int | None = None) -> dict[str, Any]:
+    """Evaluate `data` with each modality of eval.modalities that it has items for."""
+    examples, files = data.examples[:limit], data.files[:limit]
+    results = {}
+    model.module.eval()
+    with torch.no_grad():
+        for modality in config.eval.modalities:
+            if modality == "speech" and not any(e.recordings for e in examples):
+                continue  # a text-only eval set (e.g. a target locale without audio)
+            eval_name = f"{name}-{modality}"
+            results[eval_name] = evaluate_to_dir(
+                model, examples, files, modality, run_dir / "eval" / eval_name, beams=config.eval.beams,
+                batch_size=config.eval.batch_size, max_new_tokens=config.eval.max_new_tokens, accelerator=accelerator)
+            accelerator.print(f"  {eval_name}: {headline(results[eval_name])}")
+    return results
+
+
+def _start_run_dir(config: Config, run_dir: Path, plans: list[dict], budget: dict, grad_accum: int) -> None:
+    """Write what a run is made of before anything trains: config, code version, schedule, budget."""
+    if (run_dir / "checkpoints").exists() or (run_dir / "summary.json").exists():
+        raise SlufitError(f"{run_dir}: already holds a run; continue it with `slufit train --resume {run_dir}` "
+                          f"or choose another run_dir=")
+    with atomic_open(run_dir / "config.yaml") as handle:
+        handle.write(dump_config(config))
+    write_json(run_dir / "version.json", version_info())
+    write_json(run_dir / "schedule.json", {"grad_accum": grad_accum, "stages": plans})
+    write_json(run_dir / "budget.json", budget)
+
+
+# ---- the loop ----
+
+def train(config: Config, resume: bool = False, load: Callable[..., Any] | None = None) -> dict[str, Any]:
+    """Run (or resume) one training run; returns summary.json's content.
+
+    `load(name, **options) -> SLUModel` defaults to slufit.models.registry.load_model.
+    """
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs, set_seed
+    from tqdm.auto import tqdm
+
+    # -- setup: accelerator, data, schedule, run folder, model, optimizer
+    t, run_dir = config.train, Path(config.run_dir or "runs/run")
+    accelerator = Accelerator(mixed_precision=t.mixed_precision, kwargs_handlers=[
+        # Text batches leave the audio encoder and projector without gradients.
+        DistributedDataParallelKwargs(find_unused_parameters=True)])
+    main, world = accelerator.is_main_process, accelerator.num_processes
+    set_seed(t.seed)
+    stages, plans, budget, grad_accum = plan_schedule(config, world)
+    samplers = [StageSampler(s, i, t.seed, t.batch_size * world, t.bucket_batches) for i, s in enumerate(stages)]
+    dev = Dataset.read(config.data.dev) if config.data.dev else None
+    test = Dataset.read(config.data.test) if config.data.test else None
+    if main and not resume:
+        _start_run_dir(config, run_dir, plans, budget, grad_accum)
+    accelerator.wait_for_everyone()
+    accelerator.print(dump_config(config) + format_schedule(config, plans, budget, grad_accum))
+
+    if load is None:
+        from slufit.models.registry import load_model as load
+    model = load(config.model.name, **config.model.options)
+    # Every part any stage trains needs requires_grad before accelerate wraps the model (DDP
+    # registers its gradient hooks then); each stage then freezes what it does not train.
+    model.set_trainable(**asdict(_union(stages)))
+    params = [p for p in model.module.parameters() if p.requires_grad]
+    # lr=1: the scheduler's factor is the learning rate itself (see lr_at).
+    optimizer = torch.optim.AdamW(params, lr=1.0, weight_decay=t.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_at(step, plans))
+    wrapped, optimizer = accelerator.prepare(model.module, optimizer)
+    state = TrainState()
+    accelerator.register_for_checkpointing(scheduler, state)  # scheduler stepped by us, once per step
+    if resume and not load_checkpoint(accelerator, run_dir):
+        accelerator.print(f"{run_dir}: no checkpoint yet; starting from the beginning")
+    writer = None
+    if main:
+        from torch.utils.tensorboard import SummaryWriter
+        writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=state.step)
+    started = time.time() - state.train_seconds
+
+    # -- fit: each stage, batch by batch, then evaluate on dev and checkpoint
+    for stage_index in range(state.stage, len(stages)):
+        stage, sampler, plan = stages[stage_index], samplers[stage_index], plans[stage_index]
+        model.set_trainable(**asdict(stage.trainable))
+        model.module.train()
+        bar = tqdm(total=len(sampler), initial=state.batch, disable=not main, unit="batch",
+                   desc=f"stage {stage_index + 1}/{len(stages)} {stage.name}")
+        losses: dict[str, list[float]] = {}
+        items_seen, clock = 0, time.time()
+        for kind, items in sampler.iterate(state.batch):
+            # The micro-batches of this optimizer step (the last step of a stage may be short).
+            step_start = state.batch - state.batch % grad_accum
+            in_step = min(grad_accum, len(sampler) - step_start)
+            step_end = state.batch + 1 == step_start + in_step
+            batch = _collate(model, kind, shard(items, accelerator.process_index, world), accelerator.device)
+            sync = contextlib.nullcontext() if step_end else accelerator.no_sync(wrapped)
+            with sync, _wrapped(model, wrapped):
+                loss = model.loss(batch)
+                accelerator.backward(loss / in_step)
+            losses.setdefault(kind, []).append(loss.item())
+            items_seen += len(items)
+            state.batch += 1
+            bar.update(1)
+            if not step_end:
+                continue
+            accelerator.clip_grad_norm_(params, t.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)  # free the gradients as soon as they are used
+            state.step += 1
+            speed = items_seen / max(time.time() - clock, 1e-9)
+            bar.set_postfix(step=state.step, loss=f"{loss.item():.4f}", items_s=f"{speed:.1f}")
+            if writer and state.step % t.log_every == 0:
+                for name, values in losses.items():
+                    writer.add_scalar(f"loss/{name}", sum(values) / len(values), state.step)
+                writer.add_scalar("lr", scheduler.get_last_lr()[0], state.step)
+                writer.add_scalar("items_per_s", speed, state.step)
+                losses = {}
+            if t.checkpoint_every and state.step % t.checkpoint_every == 0 and state.batch < len(sampler):
+                state.train_seconds = time.time() - started
+                save_checkpoint(accelerator, run_dir, state)
+        bar.close()
+        accelerator.print(f"stage {stage_index + 1}/{len(stages)} {stage.name} done at step {state.step}; "
+                          f"evaluating on dev")
+        metrics = _evaluate(model, config, dev, f"stage{stage_index + 1}-{stage.name}.dev", run_dir, accelerator,
+                            config.eval.dev_limit) if dev else {}
+        state.stages_done.append({"stage": stage.name, "step": state.step, "metrics": metrics})
+        state.stage, state.batch = stage_index + 1, 0
+        state.train_seconds = time.time() - started
+        save_checkpoint(accelerator, run_dir, state)
+
+    # -- evaluate: save the final model, score dev and test, write summary.json last
+    if main:
+        model.save(run_dir / "model")
+    accelerator.wait_for_everyone()
+    results = {}
+    last = state.stages_done[-1] if state.stages_done else {}
+    if dev is not None and config.eval.dev_limit is None and last.get("metrics"):
+        # The last stage already scored the whole dev set with this very model: reuse it.
+        for stage_name, metrics in last["metrics"].items():
+            name = "dev-" + stage_name.rsplit("-", 1)[1]
+            results[name] = metrics
+            if main:
+                shutil.copytree(run_dir / "eval" / stage_name, run_dir / "eval" / name, dirs_exist_ok=True)
+    elif dev is not None:
+        results.update(_evaluate(model, config, dev, "dev", run_dir, accelerator))
+    if test is not None:
+        results.update(_evaluate(model, config, test, "test", run_dir, accelerator))
+    state.train_seconds = time.time() - started
+    summary = {"done": True, "train_seconds": round(state.train_seconds, 1), "steps": state.step,
+               "metrics": results, "stages": state.stages_done}
+    if writer:
+        for name, m in results.items():
+            writer.add_scalar(f"eval/{name}/intent", m["intent"]["f1"], state.step)
+            writer.add_scalar(f"eval/{name}/slu_f1", m["slu_f1"]["f1"], state.step)
+        writer.close()
+    if main:
+        write_json(run_dir / "summary.json", summary)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return summary
