@@ -37,7 +37,8 @@ def predictions(examples: list[Example], correct: int) -> list[dict]:
 
 def write_run(grid_dir: Path, run: RunSpec, intent: float, slu: float, entity: float | None = None,
               done: bool = True, seconds: float = 12.0, gold: Path | None = None,
-              prediction_lines: list[dict] | None = None, evals: dict[str, tuple[float, float]] | None = None) -> Path:
+              prediction_lines: list[dict] | None = None, evals: dict[str, tuple[float, float]] | None = None,
+              per_locale: dict[str, tuple[float, float]] | None = None) -> Path:
     """A finished run folder with the given scores (fractions in [0, 1]) on eval set EVAL (and `evals`)."""
     run_dir = grid_dir / run.name
     (run_dir / "eval" / EVAL).mkdir(parents=True, exist_ok=True)
@@ -50,6 +51,8 @@ def write_run(grid_dir: Path, run: RunSpec, intent: float, slu: float, entity: f
                                           "transformers": "5.24"})
     entity = slu - 0.05 if entity is None else entity
     metrics = {EVAL: _metrics(intent, slu, entity)}
+    if per_locale:
+        metrics[EVAL]["per_locale"] = {loc: _metrics(i, s, s) for loc, (i, s) in per_locale.items()}
     for name, (i, s) in (evals or {}).items():
         metrics[name] = _metrics(i, s, s)
     if prediction_lines is not None:

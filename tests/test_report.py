@@ -125,13 +125,18 @@ def test_curriculum_vs_mix_without_gold_says_so(tmp_path):
 
 def test_crosslingual_grid_gets_locale_bars(tmp_path):
     grid = tmp_path / "grid"
+    # One eval set holding both locales; metrics.json splits it per locale.
     for tspeech, (en, fr) in {0: (0.3, 0.8), 8: (0.6, 0.8)}.items():
-        write_run(grid, RunSpec("mix", 100.0, 0, "en-US", "fr-FR", tspeech), en, en,
-                  evals={"test-speech-fr-FR": (fr, fr)})
-    report = build_report(grid, eval_name=EVAL).read_text()
+        write_run(grid, RunSpec("mix", 100.0, 0, "en-US", "fr-FR", tspeech), 0.55, 0.55,
+                  per_locale={"en-US": (en, en), "fr-FR": (fr, fr)})
+    report = build_report(grid).read_text()
     assert "## Cross-lingual: per-locale results" in report
-    row = next(line for line in report.splitlines() if line.startswith("| mix 100 %, 8 en-US speech"))
-    assert "60.00" in row and "80.00" in row
+    row = next(line for line in report.splitlines() if line.startswith("| direct mixing 100 %, 8 en-US speech"))
+    assert "60.00 / 60.00 [57.00, 63.00]" in row and "80.00 / 80.00 [77.00, 83.00]" in row
+    # Table 1 of a cross-lingual run shows its target locale (en-US), not the whole eval set.
+    table_row = next(line for line in report.splitlines() if line.startswith("| direct mixing | 100 % |")
+                     and "30.00" in line)
+    assert "55.00" not in table_row
     assert _is_png(grid / "slu_f1_by_locale.png")
 
 

@@ -33,7 +33,8 @@ def _save(fig, path: str | os.PathLike) -> Path:
 
 
 def plot_fraction_curve(points: dict[str, list[tuple[float, float, float | None, float | None]]],
-                        path: str | os.PathLike, title: str, metric: str = "SLU-F1") -> Path:
+                        path: str | os.PathLike, title: str, metric: str = "SLU-F1",
+                     xlabel: str = "evaluated locale") -> Path:
     """`points[scheme]` = [(fraction %, value %, ci_lo %, ci_hi %), ...]. Text-only (0 % only) is also
     drawn as a dashed horizontal line, so every speech scheme can be read against it."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -70,7 +71,8 @@ def plot_fraction_curve(points: dict[str, list[tuple[float, float, float | None,
 
 
 def plot_locale_bars(groups: Sequence[str], bars: dict[str, list[tuple[float | None, float | None, float | None]]],
-                     path: str | os.PathLike, title: str, metric: str = "SLU-F1") -> Path:
+                     path: str | os.PathLike, title: str, metric: str = "SLU-F1",
+                     xlabel: str = "evaluated locale") -> Path:
     """`groups` are evaluated locales; `bars[condition]` = one (value, lo, hi) per group (None = not evaluated)."""
     fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(groups) * max(1, len(bars)) / 2 + 2), 4.2))
     width = 0.8 / max(1, len(bars))
@@ -86,7 +88,7 @@ def plot_locale_bars(groups: Sequence[str], bars: dict[str, list[tuple[float | N
         ax.bar(xs, ys, width=width, label=condition, yerr=errs, capsize=3)
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels(groups)
-    ax.set_xlabel("evaluated locale (test speech)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(f"{metric} (%)")
     ax.set_ylim(0, 100)
     ax.set_title(title)

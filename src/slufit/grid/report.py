@@ -78,7 +78,7 @@ def make_cells(results: list[RunResult], eval_name: str | None) -> list[Cell]:
         groups[(r.run.scheme, r.run.fraction)].append(r)
     cells = []
     for (scheme, fraction), group in sorted(groups.items(), key=lambda kv: (kv[0][1], _scheme_order(kv[0][0]))):
-        scores = [r.scores(eval_name) or EvalScores() for r in group]
+        scores = [r.main_scores(eval_name) or EvalScores() for r in group]
         mean = {k: _mean([getattr(s, k) for s in scores]) for k in _VALUE_KEYS}
         sd = {}
         for k in _METRIC_KEYS:
@@ -204,7 +204,7 @@ def bootstrap_compare(a: RunResult, b: RunResult, eval_name: str) -> dict | None
     if not (pred_a.is_file() and pred_b.is_file()):
         return None
     preds_a, preds_b = _load_predictions(pred_a), _load_predictions(pred_b)
-    examples = _gold_examples(a, set(preds_a) | set(preds_b))
+    examples = [e for e in _gold_examples(a, set(preds_a) | set(preds_b)) or [] if e.locale == a.run.locale]
     if not examples:
         return None
     from slufit.scoring import paired_bootstrap
@@ -225,7 +225,7 @@ def curriculum_vs_mix(results: list[RunResult], eval_name: str | None, compare: 
         mix = by_key.get((cond, "mix", fraction, seed))
         if scheme != "curriculum" or mix is None or eval_name is None:
             continue
-        sc, sm = cur.scores(eval_name), mix.scores(eval_name)
+        sc, sm = cur.main_scores(eval_name), mix.main_scores(eval_name)
         if sc is None or sm is None or sc.slu_f1 is None or sm.slu_f1 is None:
             continue
         try:
@@ -314,25 +314,33 @@ def _curve_points(cells: list[Cell]) -> dict[str, list[tuple]]:
     return dict(points)
 
 
-def _locale_section(results: list[RunResult], grid_dir: Path) -> list[str]:
-    """Cross-lingual: every eval set (one per locale) for each training condition, as bars and a table."""
-    evals = sorted({name for r in results for name in r.evals})
+def _locale_section(results: list[RunResult], grid_dir: Path, eval_name: str | None) -> list[str]:
+    """Cross-lingual: each training condition scored on each locale of the eval set, as bars and a table.
+
+    Groups are the locales of `eval_name` (metrics.json's per_locale); without per-locale metrics,
+    every eval set is its own group."""
+    locales = sorted({loc for r in results for (name, loc) in r.locale_evals if name == eval_name})
+    groups = [(eval_name, loc) for loc in locales] or [(name, None) for name in sorted({n for r in results for n in r.evals})]
     conditions: dict[str, list[RunResult]] = defaultdict(list)
     for r in results:
-        label = f"{r.run.scheme} {format_fraction(r.run.fraction)} %, {r.run.target_speech} {r.run.locale} speech"
+        label = f"{ROW_LABELS.get(r.run.scheme, r.run.scheme)} {r.run.fraction:g} %, {r.run.target_speech} {r.run.locale} speech"
         conditions[label].append(r)
+    names = [loc or name for name, loc in groups]
     bars: dict[str, list[tuple]] = {}
-    lines = ["| Condition | Seeds | " + " | ".join(f"{e} SLU-F1 %" for e in evals) + " |",
-             "|---|---|" + "---|" * len(evals)]
+    lines = ["| Condition | Seeds | " + " | ".join(f"{n}: intent acc. % / SLU-F1 % [95 % CI]" for n in names) + " |",
+             "|---|---|" + "---|" * len(groups)]
     for label, group in conditions.items():
-        values = []
-        for e in evals:
-            scores = [r.scores(e) for r in group if r.scores(e) is not None]
-            values.append(tuple(_mean([getattr(s, k) for s in scores]) for k in ("slu_f1", "slu_f1_lo", "slu_f1_hi")))
+        cells, values = [], []
+        for name, loc in groups:
+            scores = [s for r in group if (s := r.scores(name, loc)) is not None]
+            slu = tuple(_mean([getattr(s, k) for s in scores]) for k in ("slu_f1", "slu_f1_lo", "slu_f1_hi"))
+            values.append(slu)
+            cells.append(f"{fmt(_mean([s.intent_acc for s in scores]))} / {fmt(*slu)}")
         bars[label] = values
         seeds = ",".join(str(r.run.seed) for r in sorted(group, key=lambda r: r.run.seed))
-        lines.append(f"| {label} | {seeds} | " + " | ".join(fmt(*v) for v in values) + " |")
-    plots.plot_locale_bars(evals, bars, grid_dir / LOCALE_PNG, "Cross-lingual: SLU-F1 by evaluated locale")
+        lines.append(f"| {label} | {seeds} | " + " | ".join(cells) + " |")
+    xlabel = f"evaluated locale ({eval_name})" if locales else "eval set"
+    plots.plot_locale_bars(names, bars, grid_dir / LOCALE_PNG, "Cross-lingual: SLU-F1 by evaluated locale", xlabel=xlabel)
     return [f"![SLU-F1 by locale]({LOCALE_PNG})", "", *lines]
 
 
@@ -383,7 +391,7 @@ def build_report(grid_dir: str | os.PathLike, eval_name: str | None = None, refe
 
     if any(r.run.crosslingual for r in results):
         lines += ["## Cross-lingual: per-locale results", "",
-                  *_locale_section([r for r in results if r.run.crosslingual], grid_dir), ""]
+                  *_locale_section([r for r in results if r.run.crosslingual], grid_dir, eval_name), ""]
 
     mono = [k for k in all_cells if not k[0]]
     if mono:

@@ -59,9 +59,20 @@ class RunResult:
     run_dir: Path
     train_seconds: float | None
     evals: dict[str, EvalScores] = field(default_factory=dict)
+    # The same eval sets split by locale (metrics.json's `per_locale`): {(eval name, locale): scores}.
+    locale_evals: dict[tuple[str, str], EvalScores] = field(default_factory=dict)
 
-    def scores(self, eval_name: str | None) -> EvalScores | None:
-        return self.evals.get(eval_name) if eval_name else None
+    def scores(self, eval_name: str | None, locale: str | None = None) -> EvalScores | None:
+        """Scores of an eval set; with `locale`, of that locale's part when the set holds several."""
+        if not eval_name:
+            return None
+        if locale is not None and (eval_name, locale) in self.locale_evals:
+            return self.locale_evals[(eval_name, locale)]
+        return self.evals.get(eval_name)
+
+    def main_scores(self, eval_name: str | None) -> EvalScores | None:
+        """What the tables show: the eval set restricted to the run's (target) locale."""
+        return self.scores(eval_name, self.run.locale)
 
 
 def read_run(run_dir: Path) -> RunResult | None:
@@ -79,9 +90,12 @@ def read_run(run_dir: Path) -> RunResult | None:
         run = RunSpec.from_dict(read_json(run_file))
     except (KeyError, TypeError, ValueError) as err:
         raise SlufitError(f"{run_file}: malformed ({type(err).__name__}: {err})") from None
-    evals = {name: eval_scores(m, run_dir / "eval" / name) for name, m in (summary.get("metrics") or {}).items()}
+    metrics = summary.get("metrics") or {}
+    evals = {name: eval_scores(m, run_dir / "eval" / name) for name, m in metrics.items()}
+    locale_evals = {(name, locale): eval_scores(lm) for name, m in metrics.items()
+                    for locale, lm in (m.get("per_locale") or {}).items()}
     seconds = summary.get("train_seconds")
-    return RunResult(run, run_dir, None if seconds is None else float(seconds), evals)
+    return RunResult(run, run_dir, None if seconds is None else float(seconds), evals, locale_evals)
 
 
 def gather(grid_dir: str | os.PathLike) -> list[RunResult]:
@@ -161,7 +175,7 @@ def rows(results: list[RunResult], eval_name: str | None) -> list[dict[str, Any]
     """One row per run (the columns of results.csv), scores from `eval_name`."""
     out = []
     for r in results:
-        scores = r.scores(eval_name) or EvalScores()
+        scores = r.main_scores(eval_name) or EvalScores()
         row = {**r.run.to_dict(), "eval": eval_name, **asdict(scores), "train_seconds": r.train_seconds}
         out.append({c: row.get(c) for c in COLUMNS})
     return out
