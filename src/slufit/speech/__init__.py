@@ -1,0 +1,1 @@
+"""Speech synthesis with espeak-ng (in-process, ctypes): speakers, cache, multiprocessing. See `synth`."""
