@@ -11,9 +11,11 @@ Held-out design, so that pretraining never sees the test set:
 - pretrain draws only pre templates with pre fillers, so its templates AND its
   fillers are disjoint from dev and test;
 - train draws from everything.
-Every text appears at most once per locale across the four splits, so test
-utterances are never seen verbatim in train, and pretrain is disjoint from the
-SLU training set utterance by utterance.
+Every text with slots appears at most once per locale across the four splits,
+so such test utterances are never seen verbatim in train. Fixed phrases
+without slots ("tell me a joke") recur, as they do in SLURP: otherwise the
+few phrases of an intent like general_joke would be used up by test and
+pretrain and the intent would vanish from train.
 
 Determinism: each (seed, locale, split) has its own `random.Random` seeded by
 a string (stable across runs and Python processes), so the same seed gives
@@ -99,8 +101,10 @@ def generate_split(data: LocaleData, split: str, n: int, seed: int, seen: set[st
     misses = 0
     while len(examples) < n:
         intent = rng.choice(intents)
-        text, entities = _realize(rng.choice(templates[intent]), fillers, rng)
-        if text in seen:
+        template = rng.choice(templates[intent])
+        text, entities = _realize(template, fillers, rng)
+        # A fixed phrase ("tell me a joke") may recur, as in SLURP; a text with slots is drawn once per locale.
+        if entities and text in seen:
             misses += 1
             if misses > 200 * max(n, 100):
                 raise SlufitError(
