@@ -54,7 +54,7 @@ def test_bad_grid_configs_are_user_errors(bad, message):
         grid_from_dict({**MONO, **bad})
 
 
-def test_load_grid_reads_yaml_relative_to_the_file(tmp_path):
+def test_load_grid_reads_yaml(tmp_path):
     path = tmp_path / "g.yaml"
     path.write_text(textwrap.dedent("""\
         name: g
@@ -66,11 +66,12 @@ def test_load_grid_reads_yaml_relative_to_the_file(tmp_path):
         data: {train: "d/{locale}/train.jsonl", test: "d/{locale}/test.jsonl"}
     """))
     grid = load_grid(path)
-    assert grid.data_file("train", "fr-FR") == tmp_path / "d" / "fr-FR" / "train.jsonl"
+    assert str(grid.data_file("train", "fr-FR")) == "d/fr-FR/train.jsonl"  # relative to the working directory
     assert [r.name for r in grid.runs()] == ["mix-p05-s0-fr-FR"]
 
 
-def test_run_config_carries_the_grid_point(tmp_path):
+def test_run_config_carries_the_grid_point(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     grid = grid_from_dict({**MONO, "train": {"overrides": {"train": {"lr": 1e-3}, "eval.beams": 1}}}, out=tmp_path,
                           source_file=tmp_path / "grid.yaml")
     config = build_run_config(grid, RunSpec("curriculum", 5.0, 1, "en-US"), tmp_path / "run")
@@ -102,7 +103,8 @@ class FakeTrainer:
         write_run(run_dir.parent, run, score, score - 0.1, seconds=5.0)
 
 
-def test_run_grid_trains_then_skips_finished_and_resumes_partial(tmp_path):
+def test_run_grid_trains_then_skips_finished_and_resumes_partial(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     grid = grid_from_dict({**MONO, "seeds": [0], "fractions": [5, 100]}, out=tmp_path / "g",
                           source_file=tmp_path / "grid.yaml")
     trainer = FakeTrainer()

@@ -161,14 +161,19 @@ def _count_parse_failures(path: Path) -> int | None:
 
 
 def primary_eval(results: list[RunResult], wanted: str | None = None) -> str | None:
-    """The eval set the tables use: `wanted` if given, else the first name with 'speech', else the first name."""
+    """The eval set the tables use: `wanted` if given, else `test-speech` (slufit.train's name for the test
+    set heard as speech), else the first test set with speech, then any set with speech, then any."""
     names = sorted({name for r in results for name in r.evals})
     if wanted:
         if names and wanted not in names:
             raise SlufitError(f"eval set {wanted!r} not found in the runs; they have: {', '.join(names)}")
         return wanted
-    speech = [n for n in names if "speech" in n]
-    return (speech or names or [None])[0]
+    for accept in (lambda n: n == "test-speech", lambda n: n.startswith("test") and "speech" in n,
+                   lambda n: "speech" in n, lambda n: True):
+        found = [n for n in names if accept(n)]
+        if found:
+            return found[0]
+    return None
 
 
 def rows(results: list[RunResult], eval_name: str | None) -> list[dict[str, Any]]:

@@ -7,19 +7,20 @@ coordinates (`mix-p05-s0-en-US`), so folders from other machines can be
 copied in and gathered by name.
 
     name: demo-mono                      # shown in the report
-    out: runs/demo/mono                  # run folders go here (relative to the working directory)
-    train:                               # what every run shares
-      config: ../train/tiny.yaml         # optional base train config (relative to this file)
-      overrides: {steps: 200}            # optional key=value overrides applied to every run
-    data:                                # file templates; {locale} is filled per run
-      train: data/{locale}/train.jsonl
-      test: data/{locale}/test.jsonl
+    out: runs/demo/mono                  # run folders go here
+    train:                               # what every run shares (slufit.train.config fields)
+      config: configs/tiny/finetune.yaml # optional base train config
+      overrides: {train.lr: 1.0e-4}      # optional overrides applied to every run (nested or dotted keys)
+    data:                                # canonical JSONL templates; {locale} is filled per run
+      train: runs/demo/data/{locale}/train.jsonl
+      test: runs/demo/data/{locale}/test.jsonl
     schemes: [text_only, mix, curriculum]
     fractions: [0, 2, 5, 10, 100]        # percent of training utterances with speech
     seeds: [0]
     locales: [en-US]
     report: {eval: test, reference: mix}
 
+Relative paths are relative to the working directory, as in train configs.
 `text_only` has no speech, so it runs once per seed and locale, at 0 %; the
 speech schemes skip 0 %. A cross-lingual grid replaces `locales` with
 `crosslingual: {pairs: [{source: fr-FR, target: en-US}], target_speech: [0, 16]}`:
@@ -150,14 +151,9 @@ class GridSpec:
         return [r for r in out if not (r.name in seen or seen.add(r.name))]
 
     def data_file(self, key: str, locale: str) -> Path | None:
-        """The `data[key]` template for `locale`, relative to the grid file's folder; None if absent."""
+        """The `data[key]` template filled for `locale`; None if absent."""
         template = self.data.get(key)
-        if template is None:
-            return None
-        path = Path(template.format(locale=locale))
-        if not path.is_absolute() and self.source_file is not None:
-            path = self.source_file.parent / path
-        return path
+        return None if template is None else Path(template.format(locale=locale))
 
     def to_dict(self) -> dict[str, Any]:
         """The grid as YAML-able data (for the report's reproduction section)."""
@@ -200,11 +196,7 @@ def grid_from_dict(raw: Any, source_file: Path | None = None, out: str | os.Path
     cross = raw.get("crosslingual") or {}
     report = raw.get("report") or {}
     try:
-        train_config = train.get("config")
-        if train_config is not None:
-            train_config = Path(train_config)
-            if not train_config.is_absolute() and source_file is not None:
-                train_config = source_file.parent / train_config
+        train_config = None if train.get("config") is None else Path(train["config"])
         out_dir = Path(out if out is not None else raw.get("out", f"runs/{raw.get('name', 'grid')}"))
         return GridSpec(
             name=str(raw.get("name", source_file.stem if source_file else "grid")),
