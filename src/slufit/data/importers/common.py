@@ -20,7 +20,7 @@ from slufit.data.example import Example, Recording
 from slufit.errors import DataError
 
 # The opening of an annotated span, e.g. "[date : " in "[date : next tuesday]".
-_SPAN_OPEN = re.compile(r"\[\s*([^\[\]:]+?)\s*:")
+_SPAN_OPEN = re.compile(r"\[\s*([^\[\]:]+?)\s*:\s*")
 
 
 @dataclass
