@@ -124,8 +124,10 @@ def _share(value: float | None, full: float | None) -> str:
     return f"{100.0 * value / full:.1f} %"
 
 
-def reference_cell(cells: list[Cell], reference_scheme: str) -> Cell | None:
-    """The full-speech cell: `reference_scheme` at 100 %, else the best SLU-F1 at 100 %."""
+def reference_cell(cells: list[Cell], reference_scheme: str | None) -> Cell | None:
+    """The full-speech cell: `reference_scheme` at 100 %, else the best SLU-F1 at 100 %; None without a scheme."""
+    if reference_scheme is None:
+        return None
     full = [c for c in cells if c.fraction == 100.0 and c.mean["slu_f1"] is not None]
     chosen = [c for c in full if c.scheme == reference_scheme]
     return (chosen or sorted(full, key=lambda c: -c.mean["slu_f1"]))[0] if full else None
@@ -371,7 +373,8 @@ def build_report(grid_dir: str | os.PathLike, eval_name: str | None = None, refe
     for key, cells in all_cells.items():
         if len(all_cells) > 1:
             lines += [f"### {_condition_title(key)}", ""]
-        lines += table1(cells, reference_scheme) + [""]
+        # A cross-lingual condition has no full-speech run of its own to be a share of.
+        lines += table1(cells, None if key[0] else reference_scheme) + [""]
     lines += ["With several seeds a cell shows the mean, `±` the standard deviation across seeds, and the mean "
               "of the per-run 95 % intervals.", ""]
 
