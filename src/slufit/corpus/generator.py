@@ -106,7 +106,7 @@ def generate_split(data: LocaleData, split: str, n: int, seed: int, seen: set[st
         # A fixed phrase ("tell me a joke") may recur, as in SLURP; a text with slots is drawn once per locale.
         if entities and text in seen:
             misses += 1
-            if misses > 200 * max(n, 100):
+            if misses > 20 * max(n, 100):
                 raise SlufitError(
                     f"{data.locale}: only {len(examples)} distinct {split} utterances could be drawn, "
                     f"{n} asked; ask for fewer")
@@ -116,6 +116,10 @@ def generate_split(data: LocaleData, split: str, n: int, seed: int, seen: set[st
         examples.append(Example(
             id=f"embedded-{data.locale}-{split}-{len(examples):05d}", locale=data.locale, text=text,
             scenario=scenario, action=action, intent=intent, entities=tuple(entities), source=SOURCE))
+    fixed = sum(1 for e in examples if not e.entities)
+    if fixed > max(n // 2, 10):
+        raise SlufitError(f"{data.locale}: only {n - fixed} distinct {split} utterances with slots could be "
+                          f"drawn for {n} asked; ask for fewer")
     return examples
 
 

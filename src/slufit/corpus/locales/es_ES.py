@@ -48,7 +48,7 @@ TEMPLATES: dict[str, list[str]] = {
         "programa una {event_name} a las {time}",
         "recuérdame la {event_name} {date}",
         "reserva una {event_name} con {person} {date}",
-        "apunta {event_name} en mi calendario para {date} a las {time}",
+        "apunta {event_name} para {date} a las {time}",
     ],
     "calendar_query": [
         "qué tengo en mi calendario {date}",

@@ -48,7 +48,7 @@ TEMPLATES: dict[str, list[str]] = {
         "planifie un {event_name} à {time}",
         "rappelle moi le {event_name} {date}",
         "prévois un {event_name} avec {person} {date}",
-        "note {event_name} dans mon agenda pour {date} à {time}",
+        "note {event_name} pour {date} à {time}",
     ],
     "calendar_query": [
         "qu'est ce que j'ai dans mon agenda {date}",
@@ -124,7 +124,7 @@ TEMPLATES: dict[str, list[str]] = {
     ],
     "transport_ticket": [
         "réserve un billet de {transport_type} pour {place_name}",
-        "il me faut un billet de {transport_type} de {place_name} à {place_name} {date}",
+        "un billet de {transport_type} de {place_name} à {place_name} {date}",
         "achète moi un billet pour {place_name} {date}",
         "prends deux billets de {transport_type} pour {date}",
     ],
@@ -231,7 +231,7 @@ FILLERS: dict[str, list[str]] = {
                    "lisbonne", "vienne", "bruxelles", "séville", "munich"],
     "person": ["jean", "marie", "ma mère", "sophie", "david", "anna", "pierre", "lucie", "mon patron", "thomas",
                "emma", "carlos", "mon frère", "julie"],
-    "event_name": ["rendez vous chez le dentiste", "réunion d'équipe", "fête d'anniversaire", "cours de yoga",
+    "event_name": ["dentiste", "réunion d'équipe", "fête d'anniversaire", "cours de yoga",
                    "rendez vous médical", "déjeuner entre amis", "cours de piano", "entraînement de foot",
                    "entretien d'embauche", "club de lecture", "coiffeur", "appel de conférence"],
     "device_type": ["aspirateur", "robot aspirateur", "roomba", "balai électrique", "nettoyeur de sol",
