@@ -12,10 +12,13 @@ from __future__ import annotations
 import ast
 import json
 import re
+import warnings
 from typing import Any
 
-MAX_CHARS = 20_000  # generated outputs are a few hundred characters; bound the work on junk
-MAX_CANDIDATES = 16
+# Generated outputs are a few hundred characters, nested 3 deep: bound the work done on junk.
+MAX_CHARS = 10_000
+MAX_STARTS = 32  # `{` positions tried
+MAX_DEPTH = 16
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 _JSON_LITERALS = {"true": "True", "false": "False", "null": "None"}
 _LITERAL_WORD = re.compile(r"\b(true|false|null)\b")
@@ -47,6 +50,8 @@ def _scan(text: str, start: int) -> tuple[int, list[str], str]:
             quote = ch  # an apostrophe inside a word (what's) does not open a string
         elif ch in "{[":
             stack.append("}" if ch == "{" else "]")
+            if len(stack) > MAX_DEPTH:
+                return -1, [], ""
         elif ch in "}]":
             if not stack or stack[-1] != ch:
                 return -1, [], ""  # mismatched: not an object
@@ -68,7 +73,9 @@ def _objects(text: str) -> list[str]:
     found: list[str] = []
     start = text.find("{")
     truncated = -1
-    while start >= 0 and len(found) < MAX_CANDIDATES:
+    for _ in range(MAX_STARTS):
+        if start < 0:
+            break
         end, stack, _ = _scan(text, start)
         if end > 0:
             found.append(text[start:end])
@@ -92,7 +99,9 @@ def _load(candidate: str) -> Any:
             pass
     python = _LITERAL_WORD.sub(lambda m: _JSON_LITERALS[m.group(1)], candidate)
     try:
-        return ast.literal_eval(python)
+        with warnings.catch_warnings():  # "invalid escape sequence" warnings on junk are noise
+            warnings.simplefilter("ignore")
+            return ast.literal_eval(python)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return None
 
