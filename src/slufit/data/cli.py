@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     formats = importer.add_subparsers(dest="format", metavar="FORMAT", required=True)
     for name, (module_name, help_text) in IMPORTERS.items():
         p = formats.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("src", type=Path, help="source file or folder")
+        p.add_argument("src", type=Path, metavar="SRC", help="source file or folder")
         p.add_argument("--out", type=Path, required=True,
                        help="OUT.jsonl, or a folder that receives one <partition>.jsonl per partition")
         p.add_argument("--audio-root", type=Path, action="append",
@@ -83,7 +83,7 @@ def _run_import(args: argparse.Namespace) -> int:
                    f"(first: {shown}{more})")
         if args.require_audio:
             raise DataError(f"{args.src}: {message}; nothing written (--require-audio)")
-        print(f"warning: {message}; their recordings are listed anyway", file=sys.stderr)
+        print(f"warning: {message}; their recordings are listed anyway (see --audio-root)", file=sys.stderr)
     for note in imported.notes:
         print(f"note: {note}", file=sys.stderr)
 
