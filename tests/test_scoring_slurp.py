@@ -229,6 +229,8 @@ def test_gold_keys_for_canonical_examples():
     audio = gold_from_examples(_examples(), "audio")
     assert [keys for keys, _ in audio.items] == [("audio/a1.flac", "a1.flac"), ("audio/a1-headset.flac", "a1-headset.flac"),
                                                  ("audio/a2.flac", "a2.flac")]
+    twins = [e.with_recordings([Recording(f"{d}/x.flac")]) for d, e in zip("ab", _examples())]
+    assert [keys for keys, _ in gold_from_examples(twins, "audio").items] == [("a/x.flac",), ("b/x.flac",)]
     text = gold_from_examples(_examples(), "text")
     assert [keys for keys, _ in text.items] == [("slurp-1", "1"), ("slurp-2", "2"), ("corpus-fr-1",)]
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -80,11 +81,15 @@ def gold_from_examples(examples: Iterable[Example], mode: str) -> GoldSet:
     if mode not in ("audio", "text"):
         raise ValueError(f"mode must be 'audio' or 'text', got {mode!r}")
     gold = GoldSet(mode)
+    examples = list(examples)
+    # A file name is a key only where it names one recording (a/x.flac and b/x.flac: paths only).
+    names = Counter(os.path.basename(r.path) for e in examples for r in e.recordings)
     for example in examples:
         if mode == "text":
             keys = [(example.id,) + ((m.group(1),) if (m := _SLURP_ID.match(example.id)) else ())]
         else:
-            keys = [(r.path, os.path.basename(r.path)) for r in example.recordings]
+            keys = [(r.path,) + ((os.path.basename(r.path),) if names[os.path.basename(r.path)] == 1 else ())
+                    for r in example.recordings]
         for item_keys in keys:
             gold.items.append((tuple(dict.fromkeys(item_keys)), len(gold.labels)))
         gold.labels.append(_label(example.scenario, example.action, ((e.type, e.filler) for e in example.entities)))
