@@ -1,0 +1,162 @@
+"""Speech synthesis: real espeak-ng audio, speakers, cache, noise, CLI and its errors."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from slufit.cli import main
+from slufit.data.example import Example, read_examples, resolve_audio, write_examples
+from slufit.errors import SlufitError
+from slufit.speech.speakers import TEST_VARIANTS, TRAIN_VARIANTS, VOICES, speaker_for, speakers
+from slufit.speech.synth import add_noise, synthesize_examples
+
+pytest.importorskip("espeakng_loader")
+
+TEXTS = {
+    "en-US": ["wake me up at seven am tomorrow", "lights off please", "play hello by adele"],
+    "fr-FR": ["réveille moi à sept heures demain", "allume la radio"],
+    "de-DE": ["weck mich um sieben uhr morgen", "mach lauter"],
+    "es-ES": ["despiértame a las siete mañana", "sube el volumen"],
+}
+
+
+def _examples():
+    out = []
+    for locale, texts in TEXTS.items():
+        for i, text in enumerate(texts):
+            out.append(Example(id=f"t-{locale}-{i}", locale=locale, text=text, scenario="alarm", action="set",
+                               intent="alarm_set", entities=(), source="test"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def synthesized(tmp_path_factory):
+    out = tmp_path_factory.mktemp("speech")
+    stats = {}
+    examples = synthesize_examples(_examples(), out, workers=2, progress=False, stats=stats)
+    write_examples(out / "data.jsonl", examples)
+    return out, examples, stats
+
+
+def test_audio_is_16k_mono_nonsilent_and_plausible(synthesized):
+    out, examples, stats = synthesized
+    assert stats["synthesized"] == len(examples) and stats["cached"] == 0
+    for e in read_examples(out / "data.jsonl"):
+        (rec,) = e.recordings
+        assert rec.path.startswith("audio/") and rec.speaker.startswith(f"espeak-{e.locale}-train")
+        path = resolve_audio(rec, out / "data.jsonl")
+        info = sf.info(str(path))
+        assert info.samplerate == 16000 and info.channels == 1
+        audio, _ = sf.read(str(path), dtype="float32")
+        assert np.sqrt(np.mean(audio ** 2)) > 0.01
+        assert abs(rec.duration - len(audio) / 16000) < 0.01
+        words = len(e.text.split())
+        # espeak speaks 150-190 words a minute, plus short pauses at either end.
+        assert 0.15 * words < rec.duration < 0.6 * words + 0.8, (e.text, rec.duration)
+
+
+def test_longer_text_gives_longer_audio(tmp_path):
+    short = Example("a", "en-US", "hello", "general", "joke", "general_joke")
+    long = Example("b", "en-US", "hello how are you doing this fine morning my friend", "general", "joke",
+                   "general_joke")
+    a, b = synthesize_examples([short, long], tmp_path, workers=1, progress=False)
+    assert b.recordings[0].duration > 2 * a.recordings[0].duration
+
+
+def test_second_run_uses_cache(synthesized, tmp_path):
+    out, examples, _ = synthesized
+    stats = {}
+    again = synthesize_examples(_examples(), out, workers=2, progress=False, stats=stats)
+    assert stats["synthesized"] == 0 and stats["cached"] == len(examples)
+    assert [e.recordings for e in again] == [e.recordings for e in examples]
+
+
+def test_speaker_pools_disjoint():
+    assert not set(TRAIN_VARIANTS) & set(TEST_VARIANTS)
+    for locale in ("en-US", "fr-FR", "de-DE", "es-ES"):
+        train, test = speakers(locale, "train"), speakers(locale, "test")
+        assert len(train) == 12 and len(test) == 4
+        assert len({(s.voice, s.rate, s.pitch, s.pitch_range) for s in train}) == 12
+        assert not {s.voice for s in train} & {s.voice for s in test}
+        assert not {s.id for s in train} & {s.id for s in test}
+    pool = speakers("en-US", "train")
+    assert speaker_for("x-1", pool) == speaker_for("x-1", pool)
+    assert len({speaker_for(f"x-{i}", pool).id for i in range(200)}) == 12
+
+
+def test_test_speakers_used_and_ids_subset(tmp_path):
+    examples = _examples()
+    chosen = [examples[0].id, examples[3].id]
+    result = synthesize_examples(examples, tmp_path, speakers="test", ids=chosen, workers=1, progress=False)
+    with_audio = [e for e in result if e.recordings]
+    assert [e.id for e in with_audio] == chosen
+    assert all("-test" in e.recordings[0].speaker for e in with_audio)
+
+
+def test_noise_at_snr():
+    clean = (0.3 * np.sin(np.arange(16000) / 5)).astype(np.float32)
+    noisy = add_noise(clean, 10.0, seed=1)
+    snr = 10 * np.log10(np.mean(clean ** 2) / np.mean((noisy - clean) ** 2))
+    assert abs(snr - 10.0) < 0.3
+    assert np.array_equal(noisy, add_noise(clean, 10.0, seed=1))
+
+
+def test_cli_writes_new_jsonl_and_keeps_input(tmp_path, capsys):
+    data = tmp_path / "in.jsonl"
+    examples = _examples()[:3]
+    write_examples(data, examples)
+    before = data.read_bytes()
+    manifest = tmp_path / "budget.json"
+    manifest.write_text(json.dumps({"seed": 0, "strategy": "random", "fraction": None, "count": 2,
+                                    "ids": [examples[0].id, examples[2].id]}))
+    out = tmp_path / "out"
+    assert main(["speech", "synth", "--data", str(data), "--out", str(out), "--ids", str(manifest),
+                 "--snr", "20", "--workers", "1"]) == 0
+    assert data.read_bytes() == before
+    result = read_examples(out / "in.jsonl")
+    assert [bool(e.recordings) for e in result] == [True, False, True]
+    assert result[0].recordings[0].path.endswith("-snr20.flac")
+    assert "2 recordings (2 synthesized" in capsys.readouterr().out
+
+
+def test_unknown_locale_fails_clearly(tmp_path, capsys):
+    data = tmp_path / "in.jsonl"
+    write_examples(data, [Example("z", "xx-XX", "hello", "general", "joke", "general_joke")])
+    assert main(["speech", "synth", "--data", str(data), "--out", str(tmp_path / "o")]) == 2
+    assert "no espeak-ng voice for locale 'xx-XX'" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "in.jsonl").exists()
+
+
+def test_empty_text_fails_clearly(tmp_path, capsys):
+    data = tmp_path / "in.jsonl"
+    data.write_text(json.dumps({"id": "e", "locale": "en-US", "text": "  ", "scenario": "general",
+                                "action": "joke", "intent": "general_joke"}) + "\n")
+    assert main(["speech", "synth", "--data", str(data), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "in.jsonl:1" in err and "text" in err
+
+
+def test_unwritable_output_fails_and_keeps_earlier_output(tmp_path, capsys):
+    data = tmp_path / "in.jsonl"
+    write_examples(data, _examples()[:1])
+    out = tmp_path / "out"
+    assert main(["speech", "synth", "--data", str(data), "--out", str(out), "--workers", "1"]) == 0
+    earlier = (out / "in.jsonl").read_bytes()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["speech", "synth", "--data", str(data), "--out", str(blocker / "o"), "--workers", "1"]) == 2
+    assert "cannot write here" in capsys.readouterr().err
+    assert (out / "in.jsonl").read_bytes() == earlier
+
+
+def test_unknown_ids_fail(tmp_path):
+    with pytest.raises(SlufitError, match="not in the data"):
+        synthesize_examples(_examples(), tmp_path, ids=["nope"], progress=False)
+
+
+def test_every_listed_locale_has_a_voice():
+    from slufit.speech.espeak import engine
+    for locale in VOICES:
+        assert engine().synthesize("a b c", speakers(locale)[0].voice, 175, 50, 50).size > 1000, locale
