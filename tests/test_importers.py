@@ -219,7 +219,7 @@ def _speech_massive_dataset():
 
     scenario = datasets.ClassLabel(names=["alarm", "weather"])
     rows = {
-        "id": ["10", "10", "11"], "locale": ["fr-FR"] * 3, "partition": ["train_115", "train_115", "train_115"],
+        "id": ["10", "10", "11"], "locale": ["fr-FR"] * 3, "partition": ["train", "train", "train"],
         "scenario": [0, 0, 1], "scenario_str": ["alarm", "alarm", "weather"],
         "intent_idx": [0, 0, 1], "intent_str": ["alarm_set", "alarm_set", "weather_query"],
         "utt": ["réveille-moi à six heures", "réveille-moi à six heures", "quel temps fait-il"],
@@ -264,3 +264,16 @@ def test_speech_massive_from_parquet_with_partition_filter(tmp_path):
     assert [e.id for e in imported.partitions["train_115"]] == ["massive-fr-FR-10", "massive-fr-FR-11"]
     with pytest.raises(DataError, match="no row has partition 'test'"):
         speech_massive.convert(src, _args(partition="test"), tmp_path / "out")
+
+
+def test_speech_massive_bad_audio_is_reported_not_fatal(tmp_path):
+    import datasets
+
+    rows = _speech_massive_dataset().cast_column("audio", datasets.Audio(decode=False)).to_dict()
+    rows["audio"][2] = {"bytes": b"not audio", "path": "11-1.wav"}
+    src = tmp_path / "sm"
+    datasets.Dataset.from_dict(rows).save_to_disk(str(src))  # a plain Dataset: partition from the rows
+    imported = speech_massive.convert(src, _args(), tmp_path / "out")
+    assert len(imported.missing_audio) == 1 and "audio 11-1: cannot decode audio" in imported.missing_audio[0]
+    first, second = imported.partitions["train"]
+    assert len(first.recordings) == 2 and second.recordings == ()

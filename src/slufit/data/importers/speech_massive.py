@@ -12,14 +12,17 @@ become one example with several recordings.
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from slufit.data.audio import AudioError, decode_audio, duration_seconds, load_audio, to_model_audio, write_audio
+from slufit.data.audio import AudioError, decode_audio, duration_seconds, load_audio, write_audio
 from slufit.data.example import Recording
 from slufit.data.importers.common import Imported, build_example
 from slufit.data.importers.massive import massive_fields
 from slufit.errors import DataError
+
+_SHARD_NAME = re.compile(r"^([A-Za-z0-9_.]+)-\d{5}-of-\d{5}\.parquet$")  # Hugging Face hub shard names
 
 
 
@@ -28,17 +31,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(src: Path) -> Iterator[tuple[str, Any]]:
-    """(split name, datasets.Dataset) pairs, audio left undecoded (datasets would need torchcodec)."""
+    """(split name, datasets.Dataset) pairs, audio left undecoded (datasets would need torchcodec).
+
+    The split name ("train_115", "validation", ...) comes from the DatasetDict or from Hugging Face
+    parquet file names (`train_115-00000-of-00001.parquet`); "" when unknown.
+    """
     import datasets
 
     if src.is_dir() and ((src / "dataset_dict.json").is_file() or (src / "dataset_info.json").is_file()):
         loaded = datasets.load_from_disk(str(src))
-        splits = loaded.items() if isinstance(loaded, datasets.DatasetDict) else [("", loaded)]
+        splits = list(loaded.items()) if isinstance(loaded, datasets.DatasetDict) else [("", loaded)]
     else:
         files = sorted(src.rglob("*.parquet")) if src.is_dir() else [src]
-        if not files or not all(f.is_file() for f in files):
+        if not files or not all(f.is_file() and f.suffix == ".parquet" for f in files):
             raise DataError(f"{src}: neither a saved Hugging Face dataset nor parquet files")
-        splits = [("", datasets.Dataset.from_parquet([str(f) for f in files]))]
+        by_split: dict[str, list[str]] = {}
+        for f in files:
+            match = _SHARD_NAME.match(f.name)
+            by_split.setdefault(match.group(1) if match else "", []).append(str(f))
+        splits = [(name, datasets.Dataset.from_parquet(paths)) for name, paths in by_split.items()]
     for name, dataset in splits:
         if "audio" in dataset.features and isinstance(dataset.features["audio"], datasets.Audio):
             dataset = dataset.cast_column("audio", datasets.Audio(decode=False))
@@ -68,8 +79,6 @@ def _recording(row: dict[str, Any], src: Path, out_dir: Path, where: str) -> Rec
     if not target.is_file():  # written once: a rerun keeps what is there
         if audio.get("bytes"):
             samples = decode_audio(audio["bytes"], f"{where} audio {name}")
-        elif audio.get("array") is not None:
-            samples = to_model_audio(audio["array"], int(audio["sampling_rate"]), f"{where} audio {name}")
         elif audio.get("path"):
             path = Path(audio["path"])
             samples = load_audio(path if path.is_absolute() else src / path)
@@ -88,7 +97,8 @@ def convert(src: Path, args: argparse.Namespace, out_dir: Path) -> Imported:
         for index, row in enumerate(dataset):
             where = f"{src}:{split + ':' if split else ''}row {index}"
             row = _labels(row, dataset.features)
-            partition = str(row.get("partition") or split)
+            # The split name wins: Speech-MASSIVE's few-shot split is a split, not a MASSIVE partition.
+            partition = split or str(row.get("partition") or "")
             if args.partition and partition != args.partition:
                 continue
             fields = massive_fields(row, where)
