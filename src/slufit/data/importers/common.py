@@ -29,7 +29,7 @@ class Imported:
 
     partitions: dict[str, list[Example]]
     recordings: int = 0
-    missing_audio: list[str] = field(default_factory=list)  # paths as looked for, in source order
+    missing_audio: list[str] = field(default_factory=list)  # missing paths or unusable-audio errors, in source order
     notes: list[str] = field(default_factory=list)  # things the user should know, printed after the import
 
 
