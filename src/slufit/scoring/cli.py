@@ -121,5 +121,10 @@ def _compare_table(result: dict[str, Any]) -> str:
     for name, label in (("intent_accuracy", "Intent accuracy"), ("slu_f1", "SLU-F1")):
         m = result[name]
         table.add_row(label, f"{100 * m['a']:.2f}", f"{100 * m['b']:.2f}", f"{100 * m['delta']:+.2f}",
-                      f"{100 * m['low']:+.2f} to {100 * m['high']:+.2f}", f"{m['p_value']:.3f}")
+                      f"{100 * m['low']:+.2f} to {100 * m['high']:+.2f}", _p_value(m["p_value"], result["resamples"]))
     return _render(table)
+
+
+def _p_value(p: float, resamples: int) -> str:
+    # A bootstrap p-value resolves only 1/resamples: zero means "below that".
+    return f"<{1 / resamples:.3f}" if p == 0 else f"{p:.3f}"
