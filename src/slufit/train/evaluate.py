@@ -145,7 +145,9 @@ def run(args: argparse.Namespace) -> int:
     if beams < 1 or batch_size < 1:
         raise SlufitError("--beams and --batch-size must be >= 1")
     examples = read_examples(args.data)
-    model = load_model(str(model_dir), **(config.model.options if config else {}))
+    # A saved run model keeps its own LoRA setting; the other load options still apply.
+    options = {k: v for k, v in (config.model.options if config else {}).items() if k != "lora"}
+    model = load_model(str(model_dir), **options)
     model.module.eval()
     name = args.name or f"{args.data.stem}-{args.modality}"
     out_dir = args.run / "eval" / name
