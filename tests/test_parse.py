@@ -69,6 +69,11 @@ def test_mapping_with_a_list_gives_one_entity_per_item():
     assert ok and prediction["entities"] == ents(("date", "monday"), ("date", "friday"), ("time", "noon"))
 
 
+def test_json_literal_words_inside_python_strings_are_kept():
+    prediction, ok = parse_prediction("{'scenario': 'qa', 'action': 'factoid', 'entities': [{'type': 'place_name', 'filler': 'null island'}]}")
+    assert ok and prediction["entities"] == ents(("place_name", "null island"))
+
+
 def test_apostrophes_in_fillers():
     prediction, ok = parse_prediction("{'scenario': 'qa', 'action': 'factoid', 'entities': [{'type': 'person', 'filler': \"O'Neil\"}]}")
     assert ok and prediction["entities"] == ents(("person", "o'neil"))

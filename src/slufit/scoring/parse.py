@@ -97,13 +97,15 @@ def _load(candidate: str) -> Any:
             return json.loads(attempt)
         except (ValueError, RecursionError):
             pass
-    python = _LITERAL_WORD.sub(lambda m: _JSON_LITERALS[m.group(1)], candidate)
-    try:
-        with warnings.catch_warnings():  # "invalid escape sequence" warnings on junk are noise
-            warnings.simplefilter("ignore")
-            return ast.literal_eval(python)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return None
+    # JSON literals are rewritten only if the text fails as is: "null" may be inside a filler.
+    for attempt in (candidate, _LITERAL_WORD.sub(lambda m: _JSON_LITERALS[m.group(1)], candidate)):
+        try:
+            with warnings.catch_warnings():  # "invalid escape sequence" warnings on junk are noise
+                warnings.simplefilter("ignore")
+                return ast.literal_eval(attempt)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            pass
+    return None
 
 
 def _string(value: Any) -> str:
