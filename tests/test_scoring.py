@@ -257,3 +257,14 @@ def test_canonical_gold_file(tmp_path, capsys):
     assert (result["n"], result["missing"]) == (2, 0)
     assert result["intent"]["f1"] == 0.5
     assert result["entities"] == {"precision": 0.5, "recall": 1.0, "f1": pytest.approx(2 / 3)}
+
+
+def test_malformed_gold_line_names_file_and_line(shared_slurp, tmp_path, capsys):
+    lines = (shared_slurp / "test.jsonl").read_text(encoding="utf-8").splitlines()[:3]
+    broken = json.loads(lines[2])
+    del broken["tokens"]
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("\n".join(lines[:2] + [json.dumps(broken)]) + "\n", encoding="utf-8")
+    pred = shared_slurp / "predictions/multi_hermit_predictions.jsonl"
+    assert main(["score", "--gold", str(gold), "--pred", str(pred)]) == 2
+    assert f"{gold}:3: not a SLURP example (KeyError: 'tokens')" in capsys.readouterr().err
