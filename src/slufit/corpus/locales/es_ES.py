@@ -236,7 +236,7 @@ FILLERS: dict[str, list[str]] = {
                    "cita médica", "comida con amigos", "clase de piano", "práctica de fútbol",
                    "entrevista de trabajo", "tertulia literaria", "peluquería", "videollamada"],
     "device_type": ["aspiradora", "aspiradora robot", "roomba", "escoba eléctrica", "fregona eléctrica",
-                    "fregadora robot", "limpiadora", "limpiacristales robot"],
+                    "fregadora robot", "limpiadora", "barredora"],
     "color_type": ["rojo", "azul", "verde", "amarillo", "morado", "naranja", "rosa", "blanco", "blanco cálido",
                    "turquesa", "dorado", "azul suave"],
     "house_place": ["cocina", "habitación", "sala de estar", "ducha", "entrada", "oficina", "terraza",
