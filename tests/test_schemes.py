@@ -184,3 +184,15 @@ def test_shipped_configs_load_and_validate(path):
     if "qwen2_audio" in path:  # the study's hyperparameters
         t = config.train
         assert (t.lr, t.warmup_ratio, t.global_batch, t.mixed_precision, config.eval.beams) == (5e-6, 0.04, 128, "bf16", 3)
+
+
+def test_speech_fraction_draws_a_nested_budget(tmp_path):
+    corpus = make_corpus(tmp_path, n_train=20, train_speech=20)
+    ids = {}
+    for fraction in (0.1, 0.25, 0.5):
+        config = config_for(corpus, name="mix")
+        config.data.speech_fraction = fraction
+        [stage] = schedule(config)
+        ids[fraction] = {i.example.id for i in stage.items if i.modality == "speech"}
+        assert len(ids[fraction]) == round(fraction * 20)
+    assert ids[0.1] < ids[0.25] < ids[0.5]

@@ -187,6 +187,9 @@ def train(config: Config, resume: bool = False, load: Callable[..., Any] | None 
     if load is None:
         from slufit.models.registry import load_model as load
     model = load(config.model.name, **config.model.options)
+    if any(s.rehearsal for s in stages) and not hasattr(model, "collate_rehearsal"):
+        raise SlufitError(f"{config.model.name}: this model adapter has no speech->transcript rehearsal "
+                          f"(collate_rehearsal); remove `rehearsal` from the stages")
     # Every part any stage trains needs requires_grad before accelerate wraps the model (DDP
     # registers its gradient hooks then); each stage then freezes what it does not train.
     model.set_trainable(**asdict(_union(stages)))
