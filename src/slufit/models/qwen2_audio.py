@@ -423,6 +423,7 @@ def load_saved(path: Path, device: str | torch.device | None = None, dtype: torc
     if device is not None:
         model.to(device)
     processor = _processor_for(family, feature_extractor, tokenizer)
+    options.pop("transcript_first", None)  # a saved model keeps the target format it was trained with
     adapter = LALMAdapter(model, tokenizer, processor=processor, feature_extractor=feature_extractor,
                           transcript_first=info["transcript_first"], lora=None,
                           base_name=info["base"] if info["base"] != "base" else None, **options)
