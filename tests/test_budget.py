@@ -113,7 +113,7 @@ def test_cli_writes_manifest_and_reports_minutes(tmp_path, capsys):
     manifest = json.loads(out.read_text())
     assert manifest["count"] == 115 and len(manifest["ids"]) == 115 and manifest["seed"] == 2
     printed = capsys.readouterr().out
-    assert "115 of 400 utterances" in printed and "3.8 audio minutes" in printed  # 115 x 2 s
+    assert "115 of 400 utterances" in printed and "3.8 audio minutes in 115 recordings" in printed  # 115 x 2 s
     assert _run(["--data", str(data), "--fraction", "5", "--out", str(tmp_path / "p.json")]) == 0
     assert json.loads((tmp_path / "p.json").read_text())["count"] == 20  # `5` read as 5 %
 

@@ -129,13 +129,22 @@ def run(args: argparse.Namespace) -> int:
     fraction = args.fraction
     if fraction is not None and fraction > 1:
         fraction = fraction / 100  # `--fraction 5` means 5 %
-    manifest = draw_budget(examples, fraction=fraction, count=args.count, strategy=args.strategy, seed=args.seed)
+    try:
+        manifest = draw_budget(examples, fraction=fraction, count=args.count, strategy=args.strategy,
+                               seed=args.seed)
+    except SlufitError as err:
+        raise SlufitError(f"{args.data}: {err}") from None
     write_budget(args.out, manifest)
     chosen = set(manifest["ids"])
     picked = [e for e in examples if e.id in chosen]
     minutes, unknown = audio_minutes(picked, args.data)
     intents = len({e.intent for e in picked})
-    note = f" ({unknown} recordings of unknown length)" if unknown else ""
+    n_recordings = sum(len(e.recordings) for e in picked)
+    if n_recordings == 0:
+        audio = "no recordings yet (synthesize them with slufit speech synth --ids)"
+    else:
+        audio = f"{minutes:.1f} audio minutes in {n_recordings} recordings"
+        audio += f" ({unknown} of unknown length)" if unknown else ""
     print(f"{args.out}: {len(picked)} of {len(examples)} utterances, {intents} of "
-          f"{len({e.intent for e in examples})} intents, {minutes:.1f} audio minutes{note}")
+          f"{len({e.intent for e in examples})} intents, {audio}")
     return 0
