@@ -142,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
     n_recordings = sum(len(e.recordings) for e in picked)
     if n_recordings == 0:
         audio = "no recordings yet (synthesize them with slufit speech synth --ids)"
+    elif unknown == n_recordings:
+        audio = f"{n_recordings} recordings of unknown length (files not found)"
     else:
         audio = f"{minutes:.1f} audio minutes in {n_recordings} recordings"
         audio += f" ({unknown} of unknown length)" if unknown else ""
