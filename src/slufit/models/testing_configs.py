@@ -29,9 +29,13 @@ DEFAULT_TEXTS = [
 ]
 
 
-def tiny_tokenizer(texts: Iterable[str] | None = None, vocab_size: int = 600) -> PreTrainedTokenizerFast:
+def tiny_tokenizer(texts: Iterable[str] | None = None, vocab_size: int = 1000) -> PreTrainedTokenizerFast:
+    """A tokenizer trained on `texts` plus the prompt's fixed parts, so that prompts are short."""
+    from slufit.target import instruction
+
     texts = list(texts) if texts is not None else []
-    return build_tokenizer(texts + DEFAULT_TEXTS * 4, vocab_size=vocab_size)
+    fixed = [instruction(False), instruction(True), "You are a helpful assistant.", "Transcript: ", "Audio 1: "]
+    return build_tokenizer(texts + (DEFAULT_TEXTS + fixed) * 4, vocab_size=vocab_size)
 
 
 def feature_extractor(num_mel_bins: int = 128, window_s: int = 30) -> WhisperFeatureExtractor:

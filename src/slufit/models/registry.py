@@ -1,0 +1,130 @@
+"""Known models by short name, and `load_model`, which turns a name, a folder or a hub id into an SLUModel.
+
+    load_model("qwen2-audio-7b-instruct", lora={"r": 16})   # hub id, downloaded by transformers when online
+    load_model("runs/mix-5/model")                           # a model saved by a slufit run
+    load_model("/models/Qwen2-Audio-7B-Instruct")            # a transformers folder
+    load_model("tiny")                                       # the embedded default (pretrained and cached on first use)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from slufit.errors import SlufitError
+
+# name -> hub id, or "module:function" returning the folder of a transformers model.
+MODELS: dict[str, str] = {
+    "qwen2-audio-7b-instruct": "Qwen/Qwen2-Audio-7B-Instruct",
+    "qwen2-audio-7b": "Qwen/Qwen2-Audio-7B",
+    "qwen2.5-omni-7b": "Qwen/Qwen2.5-Omni-7B",
+    "qwen2.5-omni-3b": "Qwen/Qwen2.5-Omni-3B",
+    "tiny": "slufit.models.registry:tiny_folder",
+}
+
+# transformers model_type -> how the adapter reads it.
+_MODEL_TYPES = {"qwen2_audio": "qwen2-audio", "qwen2_5_omni": "qwen2.5-omni", "qwen2_5_omni_thinker": "qwen2.5-omni"}
+
+
+def tiny_folder(cache_dir: str | None = None) -> Path:
+    """The pretrained tiny default's transformers folder (pretrained here on first use, then cached)."""
+    from slufit.models.pretrain import PretrainConfig, pretrain
+
+    config = PretrainConfig() if cache_dir is None else PretrainConfig(cache_dir=cache_dir)
+    return Path(pretrain(config)) / "model"
+
+
+def default_dtype(device: str | torch.device | None) -> torch.dtype:
+    """bf16 on a GPU (as the study trains), float32 on the CPU (bf16 matmuls are slow and lossy there)."""
+    return torch.bfloat16 if torch.device(device or "cpu").type == "cuda" else torch.float32
+
+
+def load_model(name_or_path: str | Path, lora: dict | None = None, dtype: torch.dtype | str | None = None,
+               device: str | torch.device | None = None, transcript_first: bool = False,
+               gradient_checkpointing: bool = False, trust_remote_code: bool = False,
+               attn_implementation: str = "sdpa", encoder_cache_dir: str | None = None,
+               use_encoder_cache: bool = True):
+    """An SLUModel for a known name (`MODELS`), a folder saved by slufit or transformers, or a hub id.
+
+    lora: None for full fine-tuning, or LoRA options {"r", "alpha", "dropout", "target_modules"}
+        (defaults in slufit.models.qwen2_audio.LORA_DEFAULTS; target_modules a regex or a list).
+    dtype: torch dtype or its name; default bf16 on CUDA, float32 on CPU.
+    device: where the model goes ("cuda", "cpu", ...); default stays on the CPU.
+    transcript_first: the target starts with the transcript (slufit.target).
+    gradient_checkpointing: recompute activations in the backward pass (less memory, ~30 % slower).
+    encoder_cache_dir: a folder where frozen-encoder outputs are also kept across runs.
+    """
+    from slufit.models.qwen2_audio import LALMAdapter, MODEL_INFO, load_saved
+
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype, None) or _bad(f"unknown dtype {dtype!r}")
+    dtype = dtype or default_dtype(device)
+    options: dict[str, Any] = {"transcript_first": transcript_first, "cache_dir": encoder_cache_dir,
+                               "use_encoder_cache": use_encoder_cache}
+    name = str(name_or_path)
+    source = MODELS.get(name, name)
+    if ":" in source and not Path(source).exists():  # a builder, imported only when asked for
+        module_name, function = source.split(":")
+        import importlib
+
+        source = str(getattr(importlib.import_module(module_name), function)())
+    path = Path(source)
+    if (path / MODEL_INFO).is_file():  # saved by slufit
+        if lora is not None:
+            raise SlufitError(f"{path}: a saved slufit model keeps its own LoRA setting; do not pass lora")
+        adapter = load_saved(path, device=device, dtype=dtype, **options)
+    else:
+        model, tokenizer, processor, feature_extractor = _from_pretrained(
+            source, dtype, trust_remote_code, attn_implementation)
+        if device is not None:
+            model.to(device)
+        base = str(path.resolve()) if path.is_dir() else source
+        adapter = LALMAdapter(model, tokenizer, processor=processor, feature_extractor=feature_extractor,
+                              lora=lora, base_name=base, **options)
+    if gradient_checkpointing:
+        adapter.module.hf.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        adapter.module.hf.config.use_cache = False
+    return adapter
+
+
+def _bad(message: str):
+    raise SlufitError(message)
+
+
+def _from_pretrained(source: str, dtype: torch.dtype, trust_remote_code: bool, attn_implementation: str):
+    """(model, tokenizer, processor or None, feature extractor) from a transformers folder or hub id."""
+    import transformers
+    from transformers import AutoConfig, AutoFeatureExtractor, AutoTokenizer
+
+    try:
+        config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as err:
+        known = ", ".join(MODELS)
+        raise SlufitError(f"cannot load model {source!r}: not a known name ({known}), a model folder, "
+                          f"or a reachable hub id ({str(err).splitlines()[0]})") from err
+    family = _MODEL_TYPES.get(config.model_type)
+    if family is None:
+        raise SlufitError(f"{source}: model type {config.model_type!r} has no slufit adapter; "
+                          f"supported: {', '.join(sorted(_MODEL_TYPES))}")
+    kwargs = dict(dtype=dtype, attn_implementation=attn_implementation, trust_remote_code=trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    feature_extractor = AutoFeatureExtractor.from_pretrained(source, trust_remote_code=trust_remote_code)
+    if family == "qwen2-audio":
+        model = transformers.Qwen2AudioForConditionalGeneration.from_pretrained(source, **kwargs)
+        processor = transformers.Qwen2AudioProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
+        if tokenizer.chat_template is None:  # the hub keeps it on the processor
+            tokenizer.chat_template = processor.chat_template
+        return model, tokenizer, processor, feature_extractor
+    if config.model_type == "qwen2_5_omni_thinker":
+        model = transformers.Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(source, **kwargs)
+    else:  # the full Omni checkpoint: keep the thinker (text output), drop the speech generator
+        full = transformers.Qwen2_5OmniForConditionalGeneration.from_pretrained(source, **kwargs)
+        model = full.thinker
+        del full
+    if tokenizer.chat_template is None:
+        from slufit.models.tokenizer import CHAT_TEMPLATE
+
+        tokenizer.chat_template = CHAT_TEMPLATE
+    return model, tokenizer, None, feature_extractor
