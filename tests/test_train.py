@@ -29,7 +29,7 @@ SCHEMES = {
     "mix": {"name": "mix", "epochs": 1},
     "curriculum": {"name": "curriculum", "text_epochs": 1, "mix_epochs": 1, "mix_lr": 5e-4},
     "crosslingual": {"name": "crosslingual", "source_locale": "en-US", "target_locales": ["de-DE"],
-                     "target_speech_count": 1},
+                     "target_speech_count": 1, "epochs": 1},
 }
 
 
@@ -89,6 +89,7 @@ def test_every_scheme_trains_and_writes_its_run_folder(setup, name):
     if name == "crosslingual":
         budget = json.loads((run / "budget.json").read_text())
         assert len(budget["target"]["de-DE"]) == 1 and plans[0]["items"] == {"text": 16, "speech": 5, "rehearsal": 0}
+        assert len(budget["ids"]) == 5 and {i for i in budget["ids"] if i.startswith("de")} == set(budget["target"]["de-DE"])
 
 
 def test_text_only_trains_the_language_model_only(setup):

@@ -121,19 +121,19 @@ def speech_budget(config: Config, train: Dataset) -> dict[str, Any]:
     From `data.budget` (a manifest file), or drawn by slufit.data.budget from `data.speech_fraction`
     / `data.speech_count` (over the source locale for crosslingual, plus `scheme.target_speech_count`
     per target locale, drawn among that locale's examples with recordings). With none of these,
-    every example with a recording may be used as speech (100 %).
+    every example (of the source locale for crosslingual) with a recording may be used as speech.
     """
     d, s = config.data, config.scheme
+    pool = [e for e in train.examples if s.name != "crosslingual" or e.locale == s.source_locale]
     if d.budget:
         from slufit.data.budget import read_budget
         manifest = dict(read_budget(d.budget))
     elif d.speech_fraction is not None or d.speech_count is not None:
         from slufit.data.budget import draw_budget
-        pool = [e for e in train.examples if s.name != "crosslingual" or e.locale == s.source_locale]
         manifest = dict(draw_budget(pool, fraction=d.speech_fraction, count=d.speech_count,
                                     strategy=d.budget_strategy, seed=d.budget_seed))
     else:
-        manifest = {"fraction": 1.0, "count": None, "ids": [e.id for e in train.examples if e.recordings]}
+        manifest = {"fraction": 1.0, "count": None, "ids": [e.id for e in pool if e.recordings]}
     if s.name == "crosslingual" and s.target_speech_count:
         from slufit.data.budget import draw_budget
         manifest["target"] = {}
