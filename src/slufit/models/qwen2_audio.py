@@ -132,24 +132,10 @@ def family_for(model: nn.Module) -> Family:
 
 
 def load_wave(path: Path) -> np.ndarray:
-    """16 kHz mono float32 samples (non-16 kHz audio is resampled, never silently misread)."""
-    try:
-        from slufit.data.audio import load_audio
-    except ImportError:  # TODO: drop once slufit.data.audio is everywhere
-        load_audio = None
-    if load_audio is not None:
-        return load_audio(path)
-    import soundfile as sf
-    import soxr
+    """16 kHz mono float32 samples: non-16 kHz audio is resampled, never silently misread."""
+    from slufit.data.audio import load_audio
 
-    try:
-        wave, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as err:
-        raise SlufitError(f"{path}: cannot read audio ({err})") from err
-    wave = wave.mean(axis=1)
-    if rate != SAMPLE_RATE:
-        wave = soxr.resample(wave, rate, SAMPLE_RATE).astype(np.float32)
-    return wave
+    return load_audio(path)
 
 
 # ---------------------------------------------------------------- the module
