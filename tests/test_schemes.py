@@ -81,10 +81,13 @@ def test_crosslingual_budget_is_source_speech_plus_target_speech(tmp_path):
     write_examples(tmp_path / "de.jsonl", make_examples("de", 6, {0}, tmp_path / "audio", "de-DE"))
     config = config_from_dict({"data": {"train": [str(tmp_path / "fr.jsonl"), str(tmp_path / "de.jsonl")]},
                                "scheme": {"name": "crosslingual", "source_locale": "fr-FR",
-                                          "target_locales": ["de-DE"]}})
+                                          "target_locales": ["de-DE"], "target_speech_count": 1}})
     [stage] = schedule(config)
     assert stage.counts() == {"text": 14, "speech": 4, "rehearsal": 0}
     assert {i.example.locale for i in stage.items if i.modality == "speech"} == {"fr-FR", "de-DE"}
+    config.scheme.target_speech_count = 2  # de-DE has only one example with audio
+    with pytest.raises(SlufitError, match="target_speech_count=2 but only 1 de-DE"):
+        schedule(config)
     with pytest.raises(ValueError, match="source_locale"):
         SchemeConfig(name="crosslingual", target_locales=["de-DE"])
 
