@@ -39,7 +39,7 @@ from slufit.errors import SlufitError
 LOCALES = ("en-US", "fr-FR", "de-DE", "es-ES")
 SPLITS = ("train", "dev", "test", "pretrain")
 # Defaults sized so that `slufit demo` synthesizes and trains in minutes on 2 CPU cores.
-DEFAULT_SIZES = {"train": 2000, "dev": 200, "test": 300, "pretrain": 2000}
+DEFAULT_SIZES = {"train": 2000, "dev": 200, "test": 300, "pretrain": 3000}
 SOURCE = "embedded"
 
 SLOT = re.compile(r"\{(\w+)\}")
@@ -99,6 +99,10 @@ def generate_split(data: LocaleData, split: str, n: int, seed: int, seen: set[st
     fillers = {kind: _pick(items, groups) for kind, items in data.fillers.items()}
     templates = {intent: _pick(items, groups) for intent, items in data.templates.items()}
     intents = sorted(intent for intent, items in templates.items() if items)
+    capacity = _capacity(templates, fillers, n, len(intents))
+    if n > capacity:
+        raise SlufitError(f"{data.locale}: only about {capacity} distinct {split} utterances can be drawn "
+                          f"for {n} asked; ask for fewer")
     examples: list[Example] = []
     fixed: Counter[str] = Counter()
     misses = 0
@@ -127,6 +131,22 @@ def generate_split(data: LocaleData, split: str, n: int, seed: int, seen: set[st
             id=f"embedded-{data.locale}-{split}-{len(examples):05d}", locale=data.locale, text=text,
             scenario=scenario, action=action, intent=intent, entities=tuple(entities), source=SOURCE))
     return examples
+
+
+def _capacity(templates: dict[str, list[str]], fillers: dict[str, list[str]], n: int, n_intents: int) -> int:
+    """How many examples a split can hold: distinct texts with slots, plus fixed phrases up to their cap."""
+    total = 0
+    for items in templates.values():
+        for template in items:
+            kinds = SLOT.findall(template)
+            if not kinds:
+                total += math.ceil(n / (n_intents * len(items)))
+                continue
+            combos = 1
+            for i, kind in enumerate(kinds):
+                combos *= max(len(fillers[kind]) - kinds[:i].count(kind), 0)
+            total += combos
+    return total
 
 
 def split_intent(intent: str) -> tuple[str, str]:
