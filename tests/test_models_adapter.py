@@ -305,3 +305,14 @@ def test_registry_loads_a_transformers_folder_and_rejects_unknown_names(tokenize
         warnings.simplefilter("ignore")
         with pytest.raises(SlufitError, match="unknown LoRA option"):
             load_model(tmp_path / "hf", lora={"rank": 2})
+
+
+def test_rehearsal_batches_target_the_transcript(tokenizer, audio):
+    adapter = make("qwen2-audio", tokenizer)
+    items = speech_items(audio)
+    batch = adapter.collate_rehearsal(items)
+    for row, item in enumerate(items):
+        labels = batch["labels"][row]
+        assert tokenizer.decode(labels[labels != IGNORE]) == item.example.text + "<|im_end|>"
+    assert "Write down what the user said." in tokenizer.decode(batch["input_ids"][0])
+    assert adapter.loss(batch).item() > 0

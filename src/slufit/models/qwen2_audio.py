@@ -238,8 +238,8 @@ class LALMAdapter:
     def window_s(self) -> float:
         return self.feature_extractor.n_samples / SAMPLE_RATE
 
-    def prompt(self, item: SLUItem) -> str:
-        task = instruction(self.transcript_first)
+    def prompt(self, item: SLUItem, task: str | None = None) -> str:
+        task = task or instruction(self.transcript_first)
         if item.modality == "speech":
             content = [{"type": "audio", "audio": str(item.audio_path)}, {"type": "text", "text": task}]
         else:
@@ -251,10 +251,22 @@ class LALMAdapter:
         return format_target(item.example, self.transcript_first) + IM_END
 
     def collate(self, items: Sequence[SLUItem], with_targets: bool = True) -> dict[str, torch.Tensor]:
+        prompts = [self.prompt(item) for item in items]
+        return self._batch(items, prompts, [self.target(item) for item in items] if with_targets else None)
+
+    def collate_rehearsal(self, items: Sequence[SLUItem]) -> dict[str, torch.Tensor]:
+        """Speech -> transcript batches (the tiny default's pretraining objective, same prompt), for
+        rehearsal stages that keep the model reading audio while it learns the SLU task from text."""
+        from slufit.models.pretrain import INSTRUCTIONS
+
+        prompts = [self.prompt(item, INSTRUCTIONS["speech_transcript"]) for item in items]
+        return self._batch(items, prompts, [item.example.text + IM_END for item in items])
+
+    def _batch(self, items: Sequence[SLUItem], prompts: list[str], targets: list[str] | None) -> dict:
         modalities = {item.modality for item in items}
         if len(modalities) != 1:
             raise ValueError(f"a batch holds one modality, got {sorted(modalities)}")
-        texts = [self.prompt(item) + (self.target(item) if with_targets else "") for item in items]
+        texts = [p + t for p, t in zip(prompts, targets)] if targets is not None else prompts
         if modalities == {"speech"}:
             waves = [self._wave(item.audio_path) for item in items]
             batch = self.family.featurize(self, texts, waves)
@@ -262,8 +274,8 @@ class LALMAdapter:
         else:
             batch = dict(self.tokenizer(texts, padding=True, return_tensors="pt", add_special_tokens=False))
         batch = {k: v for k, v in batch.items() if k in _BATCH_KEYS}
-        if with_targets:
-            batch["labels"] = self._labels(batch["input_ids"], [self.target(item) for item in items])
+        if targets is not None:
+            batch["labels"] = self._labels(batch["input_ids"], targets)
         return batch
 
     def _labels(self, input_ids: torch.Tensor, targets: list[str]) -> torch.Tensor:
