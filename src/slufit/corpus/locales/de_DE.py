@@ -127,12 +127,14 @@ TEMPLATES: dict[str, list[str]] = {
         "ein {transport_type} ticket von {place_name} nach {place_name} {date}",
         "kauf mir eine fahrkarte nach {place_name} {date}",
         "hol zwei {transport_type} tickets für {date}",
+        "{transport_type} nach {place_name} {date}",  # deliberately shared with a confusable intent
     ],
     "transport_query": [
         "wann fährt der nächste {transport_type} nach {place_name}",
         "wie lange braucht der {transport_type} von {place_name} nach {place_name}",
         "ist der {transport_type} pünktlich",
         "wann fährt der {transport_type} {date}",
+        "{transport_type} nach {place_name} {date}",  # deliberately shared with a confusable intent
     ],
     "transport_traffic": [
         "wie ist der verkehr in {place_name}",
@@ -145,30 +147,35 @@ TEMPLATES: dict[str, list[str]] = {
         "ich will {food_type} um {time} geliefert",
         "hol mir {food_type}",
         "bestell am {timeofday} essen bei {business_name}",
+        "{food_type} von {business_name}",  # deliberately shared with a confusable intent
     ],
     "takeaway_query": [
         "hat {business_name} noch offen",
         "liefert {business_name} {food_type}",
         "wo ist meine {food_type} bestellung",
         "wann kommt mein essen von {business_name}",
+        "{food_type} von {business_name}",  # deliberately shared with a confusable intent
     ],
     "lists_createoradd": [
         "füge milch zu meiner {list_name} liste hinzu",
         "erstelle eine {list_name} liste",
         "setz brot auf die {list_name} liste",
         "mach eine neue liste namens {list_name}",
+        "meine {list_name} liste",  # deliberately shared with a confusable intent
     ],
     "lists_query": [
         "was steht auf meiner {list_name} liste",
         "lies meine {list_name} liste vor",
         "zeig mir alle meine listen",
         "steht milch auf der {list_name} liste",
+        "meine {list_name} liste",  # deliberately shared with a confusable intent
     ],
     "lists_remove": [
         "lösch meine {list_name} liste",
         "entferne milch von der {list_name} liste",
         "leere die {list_name} liste",
         "nimm brot von meiner {list_name} liste",
+        "meine {list_name} liste",  # deliberately shared with a confusable intent
     ],
     "qa_factoid": [
         "wie viele menschen leben in {place_name}",
@@ -187,12 +194,14 @@ TEMPLATES: dict[str, list[str]] = {
         "lauter bitte",
         "erhöhe die lautstärke in der {house_place}",
         "ich höre die musik nicht mach sie lauter",
+        "lautstärke in der {house_place}",  # deliberately shared with a confusable intent
     ],
     "audio_volume_down": [
         "mach leiser",
         "leiser bitte",
         "senke die lautstärke in der {house_place}",
         "die musik ist zu laut",
+        "lautstärke in der {house_place}",  # deliberately shared with a confusable intent
     ],
     "audio_volume_mute": [
         "schalte die lautsprecher stumm",

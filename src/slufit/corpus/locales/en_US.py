@@ -135,12 +135,14 @@ TEMPLATES: dict[str, list[str]] = {
         "a {transport_type} ticket from {place_name} to {place_name} {date}",
         "buy me a ticket to {place_name} {date}",
         "get two {transport_type} tickets for {date}",
+        "{transport_type} to {place_name} {date}",  # deliberately shared with a confusable intent
     ],
     "transport_query": [
         "when is the next {transport_type} to {place_name}",
         "how long does the {transport_type} take from {place_name} to {place_name}",
         "is the {transport_type} on time",
         "what time does the {transport_type} leave {date}",
+        "{transport_type} to {place_name} {date}",  # deliberately shared with a confusable intent
     ],
     "transport_traffic": [
         "how is the traffic in {place_name}",
@@ -153,30 +155,35 @@ TEMPLATES: dict[str, list[str]] = {
         "i want {food_type} delivered at {time}",
         "get me some {food_type}",
         "order a takeaway from {business_name} {timeofday}",
+        "{food_type} from {business_name}",  # deliberately shared with a confusable intent
     ],
     "takeaway_query": [
         "is {business_name} still open",
         "does {business_name} deliver {food_type}",
         "where is my {food_type} order",
         "when will my food from {business_name} arrive",
+        "{food_type} from {business_name}",  # deliberately shared with a confusable intent
     ],
     "lists_createoradd": [
         "add milk to my {list_name} list",
         "create a {list_name} list",
         "put bread on the {list_name} list",
         "make a new list called {list_name}",
+        "my {list_name} list",  # deliberately shared with a confusable intent
     ],
     "lists_query": [
         "what is on my {list_name} list",
         "read my {list_name} list",
         "show me all my lists",
         "is milk on the {list_name} list",
+        "my {list_name} list",  # deliberately shared with a confusable intent
     ],
     "lists_remove": [
         "delete my {list_name} list",
         "remove milk from the {list_name} list",
         "clear the {list_name} list",
         "take bread off my {list_name} list",
+        "my {list_name} list",  # deliberately shared with a confusable intent
     ],
     "qa_factoid": [
         "how many people live in {place_name}",
@@ -195,12 +202,14 @@ TEMPLATES: dict[str, list[str]] = {
         "louder please",
         "increase the volume in the {house_place}",
         "i can not hear the music make it louder",
+        "volume in the {house_place}",  # deliberately shared with a confusable intent
     ],
     "audio_volume_down": [
         "turn the volume down",
         "quieter please",
         "lower the volume in the {house_place}",
         "the music is too loud",
+        "volume in the {house_place}",  # deliberately shared with a confusable intent
     ],
     "audio_volume_mute": [
         "mute the speakers",

@@ -127,12 +127,14 @@ TEMPLATES: dict[str, list[str]] = {
         "un billete de {transport_type} de {place_name} a {place_name} {date}",
         "cómprame un billete a {place_name} {date}",
         "saca dos billetes de {transport_type} para {date}",
+        "{transport_type} a {place_name} {date}",  # deliberately shared with a confusable intent
     ],
     "transport_query": [
         "cuándo sale el próximo {transport_type} a {place_name}",
         "cuánto tarda el {transport_type} de {place_name} a {place_name}",
         "llega el {transport_type} a su hora",
         "a qué hora sale el {transport_type} {date}",
+        "{transport_type} a {place_name} {date}",  # deliberately shared with a confusable intent
     ],
     "transport_traffic": [
         "cómo está el tráfico en {place_name}",
@@ -145,30 +147,35 @@ TEMPLATES: dict[str, list[str]] = {
         "quiero {food_type} a domicilio a las {time}",
         "tráeme {food_type}",
         "pide comida para llevar en {business_name} por la {timeofday}",
+        "{food_type} de {business_name}",  # deliberately shared with a confusable intent
     ],
     "takeaway_query": [
         "sigue abierto {business_name}",
         "reparte {business_name} {food_type}",
         "dónde está mi pedido de {food_type}",
         "cuándo llega mi comida de {business_name}",
+        "{food_type} de {business_name}",  # deliberately shared with a confusable intent
     ],
     "lists_createoradd": [
         "añade leche a mi lista de {list_name}",
         "crea una lista de {list_name}",
         "pon pan en la lista de {list_name}",
         "haz una lista nueva llamada {list_name}",
+        "mi lista de {list_name}",  # deliberately shared with a confusable intent
     ],
     "lists_query": [
         "qué hay en mi lista de {list_name}",
         "léeme mi lista de {list_name}",
         "enséñame todas mis listas",
         "está la leche en la lista de {list_name}",
+        "mi lista de {list_name}",  # deliberately shared with a confusable intent
     ],
     "lists_remove": [
         "borra mi lista de {list_name}",
         "quita la leche de la lista de {list_name}",
         "vacía la lista de {list_name}",
         "saca el pan de mi lista de {list_name}",
+        "mi lista de {list_name}",  # deliberately shared with a confusable intent
     ],
     "qa_factoid": [
         "cuántas personas viven en {place_name}",
@@ -187,12 +194,14 @@ TEMPLATES: dict[str, list[str]] = {
         "más alto por favor",
         "sube el volumen en la {house_place}",
         "no oigo la música ponla más alta",
+        "el volumen en la {house_place}",  # deliberately shared with a confusable intent
     ],
     "audio_volume_down": [
         "baja el volumen",
         "más bajo por favor",
         "baja el volumen en la {house_place}",
         "la música está demasiado alta",
+        "el volumen en la {house_place}",  # deliberately shared with a confusable intent
     ],
     "audio_volume_mute": [
         "silencia los altavoces",

@@ -127,12 +127,14 @@ TEMPLATES: dict[str, list[str]] = {
         "un billet de {transport_type} de {place_name} à {place_name} {date}",
         "achète moi un billet pour {place_name} {date}",
         "prends deux billets de {transport_type} pour {date}",
+        "{transport_type} pour {place_name} {date}",  # deliberately shared with a confusable intent
     ],
     "transport_query": [
         "quand part le prochain {transport_type} pour {place_name}",
         "combien de temps met le {transport_type} de {place_name} à {place_name}",
         "est ce que le {transport_type} est à l'heure",
         "à quelle heure part le {transport_type} {date}",
+        "{transport_type} pour {place_name} {date}",  # deliberately shared with a confusable intent
     ],
     "transport_traffic": [
         "comment est la circulation à {place_name}",
@@ -145,30 +147,35 @@ TEMPLATES: dict[str, list[str]] = {
         "je veux {food_type} livré à {time}",
         "trouve moi {food_type}",
         "commande à emporter chez {business_name} {timeofday}",
+        "{food_type} chez {business_name}",  # deliberately shared with a confusable intent
     ],
     "takeaway_query": [
         "est ce que {business_name} est encore ouvert",
         "est ce que {business_name} livre {food_type}",
         "où en est ma commande de {food_type}",
         "quand arrive mon repas de {business_name}",
+        "{food_type} chez {business_name}",  # deliberately shared with a confusable intent
     ],
     "lists_createoradd": [
         "ajoute du lait à ma liste {list_name}",
         "crée une liste {list_name}",
         "mets du pain sur la liste {list_name}",
         "fais une nouvelle liste appelée {list_name}",
+        "ma liste {list_name}",  # deliberately shared with a confusable intent
     ],
     "lists_query": [
         "qu'est ce qu'il y a sur ma liste {list_name}",
         "lis ma liste {list_name}",
         "montre moi toutes mes listes",
         "est ce que le lait est sur la liste {list_name}",
+        "ma liste {list_name}",  # deliberately shared with a confusable intent
     ],
     "lists_remove": [
         "supprime ma liste {list_name}",
         "enlève le lait de la liste {list_name}",
         "vide la liste {list_name}",
         "retire le pain de ma liste {list_name}",
+        "ma liste {list_name}",  # deliberately shared with a confusable intent
     ],
     "qa_factoid": [
         "combien de personnes vivent à {place_name}",
@@ -187,12 +194,14 @@ TEMPLATES: dict[str, list[str]] = {
         "plus fort s'il te plaît",
         "augmente le volume dans la {house_place}",
         "je n'entends pas la musique mets plus fort",
+        "le volume dans la {house_place}",  # deliberately shared with a confusable intent
     ],
     "audio_volume_down": [
         "baisse le son",
         "moins fort s'il te plaît",
         "diminue le volume dans la {house_place}",
         "la musique est trop forte",
+        "le volume dans la {house_place}",  # deliberately shared with a confusable intent
     ],
     "audio_volume_mute": [
         "coupe le son des enceintes",
