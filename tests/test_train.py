@@ -86,6 +86,11 @@ def test_every_scheme_trains_and_writes_its_run_folder(setup, name):
         assert {"intent", "slu_f1", "ci", "parse_failures", "per_locale"} <= set(metrics)
         assert metrics["n"] == 2 and list(metrics["per_locale"]) == ["en-US"]
     assert load_config(run / "config.yaml").scheme.name == name  # the resolved config reloads
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    scalars = EventAccumulator(str(run / "tensorboard")).Reload().Tags()["scalars"]
+    kinds = {"text"} if name == "text_only" else {"speech"} if name == "speech_only" else {"text", "speech"}
+    assert {"lr", "items_per_s", "eval/dev-text/intent"} | {f"loss/{k}" for k in kinds} <= set(scalars), scalars
     if name == "crosslingual":
         budget = json.loads((run / "budget.json").read_text())
         assert len(budget["target"]["de-DE"]) == 1 and plans[0]["items"] == {"text": 16, "speech": 5, "rehearsal": 0}
@@ -114,11 +119,19 @@ def test_stages_see_exactly_the_items_of_their_schedule(setup, tmp_path):
     from slufit.models.registry import load_model
 
     seen: list[tuple[str, int]] = []
+    encoder_calls_before: list[int] = []  # audio encoder forward calls before each batch
+    calls = [0]
 
     def load(name, **options):
         model = load_model(name, **options)
+        model.module.hf.model.audio_tower.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
         collate = model.collate
-        model.collate = lambda items, *a, **k: (seen.append((items[0].modality, len(items))), collate(items, *a, **k))[1]
+
+        def counting(items, *a, **k):
+            seen.append((items[0].modality, len(items)))
+            encoder_calls_before.append(calls[0])
+            return collate(items, *a, **k)
+        model.collate = counting
         return model
 
     cfg = write_config(tmp_path / "c.yaml", setup["corpus"], setup["model"],
@@ -131,6 +144,8 @@ def test_stages_see_exactly_the_items_of_their_schedule(setup, tmp_path):
     assert {m for m, _ in text_stage} == {"text"}, "a text-only stage saw a speech item"
     assert sum(n for _, n in text_stage) == 2 * 12
     assert sum(n for m, n in mix_stage if m == "text") == 12 and sum(n for m, n in mix_stage if m == "speech") == 4
+    assert encoder_calls_before[len(text_stage)] == 0, "the audio encoder ran during the text-only stage"
+    assert calls[0] > 0
 
 
 def test_same_seed_same_data_same_weights_and_metrics(setup):
