@@ -118,7 +118,7 @@ def fmt(value: float | None, lo: float | None = None, hi: float | None = None, s
     return text
 
 
-def _share(value: float | None, full: float | None) -> str:
+def share(value: float | None, full: float | None) -> str:
     if value is None or not full:
         return "–"
     return f"{100.0 * value / full:.1f} %"
@@ -148,7 +148,7 @@ def table1(cells: list[Cell], reference_scheme: str) -> list[str]:
             f"| {fmt(m['intent_acc'], m['intent_acc_lo'], m['intent_acc_hi'], sd['intent_acc'])} "
             f"| {fmt(m['entity_f1'], m['entity_f1_lo'], m['entity_f1_hi'], sd['entity_f1'])} "
             f"| {fmt(m['slu_f1'], m['slu_f1_lo'], m['slu_f1_hi'], sd['slu_f1'])} "
-            f"| {_share(m['slu_f1'], full.mean['slu_f1'] if full else None)} "
+            f"| {share(m['slu_f1'], full.mean['slu_f1'] if full else None)} "
             f"| {'–' if c.parse_failures is None else c.parse_failures} "
             f"| {'–' if c.train_seconds is None else f'{c.train_seconds:.0f} s'} |"
         )
@@ -278,10 +278,10 @@ def reference_section(cells: list[Cell], reference_scheme: str) -> list[str]:
         o_slu = c.mean["slu_f1"] if c else None
         our_share = "–"
         if full is not None:
-            our_share = f"{_share(o_int, full.mean['intent_acc'])} / {_share(o_slu, full.mean['slu_f1'])}"
+            our_share = f"{share(o_int, full.mean['intent_acc'])} / {share(o_slu, full.mean['slu_f1'])}"
         lines.append(
             f"| {ROW_LABELS[scheme]} {fraction:g} % | {s_int:.2f} | {s_slu:.2f} "
-            f"| {_share(s_int, ref_int)} / {_share(s_slu, ref_slu)} "
+            f"| {share(s_int, ref_int)} / {share(s_slu, ref_slu)} "
             f"| {fmt(o_int)} | {fmt(o_slu)} | {our_share} |"
         )
     return lines

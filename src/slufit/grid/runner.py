@@ -24,11 +24,13 @@ TrainFn = Callable[[Any, bool], Any]
 
 
 def run_state(run_dir: Path) -> str:
-    """`done` (summary.json with done), `partial` (a checkpoint to resume from) or `new`."""
+    """`done` (summary.json with done), `partial` (a checkpoint folder: resume from it) or `new`."""
     summary = run_dir / "summary.json"
     if summary.is_file() and read_json(summary).get("done"):
         return "done"
-    if (run_dir / "checkpoints" / "last").is_dir():
+    # Any checkpoints/ folder, even one killed while its first checkpoint was written: slufit.train refuses
+    # to start afresh over it, and resuming without a complete checkpoint starts from the beginning.
+    if (run_dir / "checkpoints").is_dir():
         return "partial"
     return "new"
 

@@ -1,0 +1,301 @@
+"""`slufit demo`: the whole study on the embedded default, offline, on a CPU.
+
+Orchestration only; every stage is another module's job and is cached or resumable:
+
+    1 corpus     slufit.corpus.build_corpus        en-US and fr-FR templated SLU corpus
+    2 speech     slufit.speech.synthesize_examples train speakers for train, test speakers for test
+    3 pretrain   slufit.models.pretrain            the tiny model learns to read audio (cached by hash)
+    4 grids      slufit.grid.runner                configs/grids/demo-mono.yaml, demo-crosslingual.yaml
+    5 report     OUT/report.md, the plots, and the table printed
+
+Running it again finishes at once (each stage is skipped when its stamp matches);
+interrupted, it resumes (finished runs are skipped, the interrupted one resumes
+from its checkpoint). The sizes are the constants below: FULL is the main job
+(meant to take at most ~20 minutes on 2 CPU cores), QUICK a small version for
+tests and CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+LOCALES = ("en-US", "fr-FR")
+GRIDS_DIR = Path(__file__).resolve().parents[2] / "configs" / "grids"
+GRIDS = ("demo-mono", "demo-crosslingual")
+
+
+@dataclass(frozen=True)
+class DemoSizes:
+    """Everything that sets how long the demo takes. The lead tunes FULL; QUICK only has to run."""
+
+    # Corpus utterances per locale: SLU training (all voiced, budgets are drawn from them), test, pretraining pool.
+    n_train: int
+    n_test: int
+    n_pretrain: int
+    # Pretraining of the tiny model: utterances per locale, held-out utterances per locale (WER), steps, batch.
+    pretrain_utterances: int
+    pretrain_heldout: int
+    pretrain_steps: int
+    pretrain_batch: int
+    # Fine-tuning: passes over the data (curriculum: text_epochs text-only, then mix_epochs mixed), batch size.
+    epochs: float
+    text_epochs: float
+    mix_epochs: float
+    batch_size: int
+    # Generation limit at evaluation (a JSON target of the corpus is ~40-70 tokens).
+    max_new_tokens: int
+    # Speech fractions (%) of the monolingual grid; None: the grid file's. Cross-lingual en-US speech count.
+    fractions: tuple[float, ...] | None
+    target_speech: int
+    # Tiny model sizes (slufit.models.tiny.TinySizes fields); empty: its defaults.
+    model_sizes: tuple[tuple[str, int], ...] = ()
+
+
+FULL = DemoSizes(n_train=600, n_test=200, n_pretrain=1100, pretrain_utterances=1000, pretrain_heldout=50,
+                 pretrain_steps=600, pretrain_batch=32, epochs=3, text_epochs=2, mix_epochs=1, batch_size=16,
+                 max_new_tokens=96, fractions=None, target_speech=32)
+QUICK = DemoSizes(n_train=24, n_test=8, n_pretrain=28, pretrain_utterances=24, pretrain_heldout=4,
+                  pretrain_steps=4, pretrain_batch=8, epochs=1, text_epochs=1, mix_epochs=1, batch_size=8,
+                  max_new_tokens=16, fractions=(100,), target_speech=4,
+                  model_sizes=(("hidden", 64), ("layers", 1), ("heads", 2), ("kv_heads", 1), ("intermediate", 128),
+                               ("vocab_size", 600)))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
+    parser.add_argument("--quick", action="store_true", help="a much smaller version (tests, CI): minutes, not tens")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="SEED",
+                        help="seeds of every grid run (default 0); more seeds average out training noise")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+
+
+# ---------------------------------------------------------------- stages
+
+
+class Stages:
+    """Stage headers, timings, and stamps that let a finished stage be skipped on the next call."""
+
+    def __init__(self, out: Path):
+        from rich.console import Console
+
+        self.console = Console()
+        self.out = out
+        self.times: dict[str, float] = {}
+
+    def header(self, number: str, name: str, what: str) -> float:
+        self.console.rule(f"[bold]{number}/5 {name}[/bold]: {what}")
+        return time.monotonic()
+
+    def done(self, name: str, start: float, note: str = "") -> None:
+        self.times[name] = time.monotonic() - start
+        self.console.print(f"[green]{name} done[/green] in {self.times[name]:.1f} s{note}")
+
+    def stamp_matches(self, name: str, params: dict) -> bool:
+        path = self.out / ".stages" / f"{name}.json"
+        return path.is_file() and json.loads(path.read_text(encoding="utf-8")) == params
+
+    def write_stamp(self, name: str, params: dict) -> None:
+        from slufit.files import write_json
+
+        write_json(self.out / ".stages" / f"{name}.json", params)
+
+
+def build_corpus_stage(stages: Stages, sizes: DemoSizes) -> Path:
+    from slufit.corpus import build_corpus
+
+    corpus = stages.out / "corpus"
+    params = {"locales": list(LOCALES), "n_train": sizes.n_train, "n_dev": 0, "n_test": sizes.n_test,
+              "n_pretrain": sizes.n_pretrain, "seed": 0}
+    start = stages.header("1", "corpus", f"embedded SLU corpus, {', '.join(LOCALES)}")
+    if stages.stamp_matches("corpus", params):
+        stages.done("corpus", start, " (cached)")
+        return corpus
+    counts = build_corpus(corpus, **params)
+    stages.write_stamp("corpus", params)
+    stages.done("corpus", start, ": " + "; ".join(f"{loc} {c}" for loc, c in counts.items()))
+    return corpus
+
+
+def speech_stage(stages: Stages, corpus: Path) -> Path:
+    """Voice every training utterance with train speakers and every test utterance with test speakers."""
+    from slufit.data.example import read_examples, write_examples
+    from slufit.speech.synth import synthesize_examples
+
+    data = stages.out / "data"
+    params = {"corpus": _fingerprint([corpus / loc / f"{s}.jsonl" for loc in LOCALES for s in ("train", "test")])}
+    start = stages.header("2", "speech", "espeak-ng voices: train speakers for train, test speakers for test")
+    if stages.stamp_matches("speech", params):
+        stages.done("speech", start, " (cached)")
+        return data
+    for locale in LOCALES:
+        for split, pool in (("train", "train"), ("test", "test")):
+            examples = read_examples(corpus / locale / f"{split}.jsonl")
+            voiced = synthesize_examples(examples, data / locale, speakers=pool, cache_dir=stages.out / "cache" / "tts",
+                                         progress=False)
+            write_examples(data / locale / f"{split}.jsonl", voiced)
+            stages.console.print(f"  {locale} {split}: {len(voiced)} utterances, {pool} speakers")
+    stages.write_stamp("speech", params)
+    stages.done("speech", start)
+    return data
+
+
+def _fingerprint(paths: list[Path]) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def pretrain_stage(stages: Stages, corpus: Path, sizes: DemoSizes, threads: int) -> Path:
+    """The tiny model, pretrained on the corpus pretrain pools (cached by the pretrain module itself)."""
+    from slufit.models.pretrain import PretrainConfig, pretrain
+
+    start = stages.header("3", "pretrain", "tiny model learns to read audio (speech -> transcript), cached")
+    config = PretrainConfig(locales=list(LOCALES), corpus=str(corpus.resolve()),
+                            utterances_per_locale=sizes.pretrain_utterances, heldout_per_locale=sizes.pretrain_heldout,
+                            steps=sizes.pretrain_steps, batch_size=sizes.pretrain_batch,
+                            warmup_steps=min(50, max(1, sizes.pretrain_steps // 10)),
+                            sizes=dict(sizes.model_sizes), threads=threads,
+                            cache_dir=str((stages.out / "cache").resolve()))
+    folder = pretrain(config, log=lambda line: stages.console.print(f"  {line}", markup=False, highlight=False))
+    model = stages.out / "model"
+    # A stable name for the cached model, so the grid configs can point at OUT/model.
+    target = (Path(folder) / "model").resolve()
+    if not model.is_symlink() or model.resolve() != target:
+        tmp = stages.out / ".model.tmp"
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        tmp.symlink_to(target, target_is_directory=True)
+        os.replace(tmp, model)
+    stages.done("pretrain", start)
+    return target
+
+
+def grid_stage(stages: Stages, name: str, data: Path, model: Path, sizes: DemoSizes, seeds: list[int]) -> Path:
+    from slufit.errors import SlufitError
+    from slufit.grid.runner import run_grid
+    from slufit.grid.spec import load_grid
+
+    path = GRIDS_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise SlufitError(f"{path}: the demo's grid config is missing (slufit demo runs from a source checkout)")
+    grid = load_grid(path, out=stages.out / name.removeprefix("demo-"))
+    grid.data = {k: str(data.resolve() / "{locale}" / f"{k}.jsonl") for k in ("train", "test")}
+    grid.seeds = list(seeds)
+    if sizes.fractions is not None and not grid.crosslingual:
+        grid.fractions = [float(f) for f in sizes.fractions]
+    if grid.crosslingual:
+        grid.target_speech = sorted({0, sizes.target_speech})
+    overrides = dict(grid.train_overrides)
+    overrides["model"] = {**overrides.get("model", {}), "name": str(model),
+                          "options": {**overrides.get("model", {}).get("options", {}),
+                                      "encoder_cache_dir": str((stages.out / "cache" / "encoder").resolve())}}
+    overrides.update({"scheme.epochs": sizes.epochs, "scheme.text_epochs": sizes.text_epochs,
+                      "scheme.mix_epochs": sizes.mix_epochs, "train.batch_size": sizes.batch_size,
+                      "eval.max_new_tokens": sizes.max_new_tokens})
+    grid.train_overrides = overrides
+    start = stages.header(f"4{'ab'[GRIDS.index(name)]}", f"grid {name}",
+                          f"{len(grid.runs())} runs into {grid.out}")
+    run_grid(grid, log=lambda line: stages.console.print(f"  {line}", markup=False, highlight=False))
+    stages.done(f"grid {name}", start)
+    return grid.out
+
+
+# ---------------------------------------------------------------- report
+
+
+def combined_report(out: Path, grid_dirs: dict[str, Path], sizes: DemoSizes, seeds: list[int],
+                    times: dict[str, float]) -> Path:
+    """OUT/report.md: the demo's settings, then each grid's report (headings one level down, image links fixed)."""
+    from slufit.files import atomic_open
+
+    lines = ["# slufit demo: the study on the embedded default", "",
+             "The reference study's schemes and speech fractions, run on the embedded tiny model (Whisper tiny.en "
+             "encoder, frozen; small Qwen2 language model pretrained here to read audio) and the embedded "
+             f"templated corpus ({', '.join(LOCALES)}), voiced by espeak-ng with test speakers disjoint from "
+             "training speakers. Rebuild a grid's report with `slufit grid report DIR`.", "",
+             f"- Sizes: `{json.dumps(asdict(sizes))}`", f"- Seeds: {', '.join(map(str, seeds))}",
+             "- Stage times (this call; cached stages take ~0 s): "
+             + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in times.items()), ""]
+    for title, grid_dir in grid_dirs.items():
+        report = grid_dir / "report.md"
+        if not report.is_file():
+            continue
+        text = report.read_text(encoding="utf-8")
+        text = re.sub(r"^(#+) ", lambda m: "#" + m.group(1) + " ", text, flags=re.M)
+        text = re.sub(r"\]\(([^)/]+\.png)\)", lambda m: f"]({grid_dir.name}/{m.group(1)})", text)
+        lines += [text.replace("## Grid report:", f"## {title}:", 1), ""]
+    path = out / "report.md"
+    with atomic_open(path) as handle:
+        handle.write("\n".join(lines))
+    return path
+
+
+def _short(value: float | None, lo: float | None, hi: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.1f}" + ("" if lo is None or hi is None else f" [{lo:.1f}, {hi:.1f}]")
+
+
+def print_table(console: Any, grid_dir: Path) -> None:
+    """The monolingual Table 1 in the terminal (rich)."""
+    from rich.table import Table
+
+    from slufit.grid.report import ROW_LABELS, make_cells, reference_cell, share
+    from slufit.grid.results import gather, primary_eval
+
+    results = gather(grid_dir)
+    eval_name = primary_eval(results, "test-speech" if any("test-speech" in r.evals for r in results) else None)
+    cells = make_cells(results, eval_name)
+    full = reference_cell(cells, "mix")
+    table = Table(title=f"{grid_dir.name}: {eval_name} (%, 95 % CI)")
+    for column in ("scheme", "speech", "intent acc.", "SLU-F1", "of 100 %"):
+        table.add_column(column, justify="left" if column == "scheme" else "right", no_wrap=True)
+    for c in cells:
+        m = c.mean
+        reached = share(m["slu_f1"], full.mean["slu_f1"] if full else None)
+        table.add_row(ROW_LABELS.get(c.scheme, c.scheme), f"{c.fraction:g} %",
+                      _short(m["intent_acc"], m["intent_acc_lo"], m["intent_acc_hi"]),
+                      _short(m["slu_f1"], m["slu_f1_lo"], m["slu_f1_hi"]), reached)
+    console.print(table)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from slufit.errors import SlufitError
+
+    if not args.seeds or any(s < 0 for s in args.seeds):
+        raise SlufitError("--seeds takes one or more non-negative integers")
+    threads = args.threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    sizes = QUICK if args.quick else FULL
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    stages = Stages(out)
+    started = time.monotonic()
+    stages.console.print(f"[bold]slufit demo[/bold] -> {out} ({'quick' if args.quick else 'full'}; "
+                         f"seeds {', '.join(map(str, args.seeds))}; {threads} threads)")
+    corpus = build_corpus_stage(stages, sizes)
+    data = speech_stage(stages, corpus)
+    model = pretrain_stage(stages, corpus, sizes, threads)
+    grid_dirs = {}
+    for name in GRIDS:
+        grid_dirs[name] = grid_stage(stages, name, data, model, sizes, args.seeds)
+    start = stages.header("5", "report", f"{out / 'report.md'} and plots")
+    report = combined_report(out, {"Monolingual (en-US)": grid_dirs[GRIDS[0]],
+                                   "Cross-lingual (fr-FR speech -> en-US)": grid_dirs[GRIDS[1]]},
+                             sizes, args.seeds, stages.times)
+    print_table(stages.console, grid_dirs[GRIDS[0]])
+    stages.done("report", start)
+    stages.console.print(f"[bold]demo finished[/bold] in {time.monotonic() - started:.0f} s; report: {report}")
+    return 0
