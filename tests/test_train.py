@@ -222,3 +222,19 @@ def test_dry_run_prints_the_schedule(setup, tmp_path, capsys):
     assert "stage 1 text: 12 text + 0 speech items x 1 epoch(s) = 4 batches, 4 steps" in out
     assert "stage 2 mix: 12 text + 4 speech items x 1 epoch(s) = 6 batches, 6 steps" in out and "peak lr 0.0005" in out
     assert not (tmp_path / "run").exists(), "a dry run writes nothing"
+
+
+def test_rehearsal_stage_adds_speech_to_transcript_batches(setup, tmp_path):
+    scheme = {"name": "curriculum", "stages": [
+        {"name": "text+rehearsal", "text": True, "speech": False, "rehearsal": 0.5,
+         "trainable": {"audio_encoder": False, "projector": True, "language_model": True}}]}
+    cfg = write_config(tmp_path / "c.yaml", setup["corpus"], setup["model"], scheme,
+                       data={"rehearsal": str(setup["corpus"]["dev"])}, eval={"modalities": ["text"]})
+    config = resolve_paths(load_config(cfg))
+    summary = train(config)
+    plans = json.loads((Path(config.run_dir) / "schedule.json").read_text())["stages"]
+    assert plans[0]["items"] == {"text": 12, "speech": 0, "rehearsal": 6}
+    assert summary["steps"] == 3 + 2  # 12 text items / 4 + 6 rehearsal items / 4
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert "loss/rehearsal" in EventAccumulator(str(Path(config.run_dir) / "tensorboard")).Reload().Tags()["scalars"]
