@@ -32,16 +32,20 @@ from slufit.data.example import Example, Recording
 from slufit.errors import SlufitError
 from slufit.files import atomic_open
 from slufit.speech.espeak import SAMPLE_RATE, engine
-from slufit.speech.speakers import Speaker, speaker_for, speakers
+from slufit.speech.speakers import Speaker, speaker_for
+from slufit.speech.speakers import speakers as speaker_pool
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def _engine_version() -> str:
-    import espeakng_loader  # noqa: F401  (a missing package is reported by espeak._paths)
-    from importlib.metadata import version
+    """The bundled espeak-ng's identity for the cache key: the version of the package that ships it."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return f"espeakng-loader {version('espeakng-loader')}"
+    try:
+        return f"espeakng-loader {version('espeakng-loader')}"
+    except PackageNotFoundError:
+        raise SlufitError("speech synthesis needs espeak-ng: pip install 'slufit[tts]' (espeakng-loader)") from None
 
 
 def cache_key(text: str, speaker: Speaker, engine_version: str) -> str:
@@ -98,7 +102,7 @@ def _run_task(task: Task) -> tuple[float, bool]:
     else:
         if audio is None:
             audio, _ = sf.read(str(cache_file), dtype="float32")
-        seed = int(cache_file.stem[:8], 16) ^ int(round(snr_db * 1000)) & 0xFFFFFFFF
+        seed = (int(cache_file.stem[:8], 16) + int(round(snr_db * 1000))) % 2**32
         _write_flac(out_file, add_noise(audio, snr_db, seed))
     return frames / SAMPLE_RATE, synthesized
 
@@ -121,7 +125,7 @@ def synthesize_examples(examples: Sequence[Example], out_dir: str | os.PathLike,
     The chosen examples' `recordings` are replaced by the synthesized one; the others are returned
     unchanged. `stats`, if given, receives {"synthesized", "cached", "seconds"}.
     """
-    pool_name = speakers
+    pool_name = speakers  # the argument's name is the contract; the function is imported as speaker_pool
     out_dir = Path(out_dir)
     cache = Path(cache_dir) if cache_dir is not None else out_dir / ".cache" / "tts"
     wanted = None if ids is None else set(ids)
@@ -133,7 +137,7 @@ def synthesize_examples(examples: Sequence[Example], out_dir: str | os.PathLike,
     for i in chosen:
         if not examples[i].text.strip():
             raise SlufitError(f"example {examples[i].id!r}: empty text, nothing to synthesize")
-    pools = {loc: _pool(loc, pool_name) for loc in sorted({examples[i].locale for i in chosen})}
+    pools = {loc: speaker_pool(loc, pool_name) for loc in sorted({examples[i].locale for i in chosen})}
     _check_writable(out_dir / "audio")
     _check_writable(cache)
     version = _engine_version()
@@ -156,10 +160,6 @@ def synthesize_examples(examples: Sequence[Example], out_dir: str | os.PathLike,
         stats.update(synthesized=sum(s for _, s in results), cached=sum(not s for _, s in results),
                      seconds=sum(d for d, _ in results))
     return out
-
-
-def _pool(locale: str, name: str) -> list[Speaker]:
-    return speakers(locale, name)
 
 
 def _run_all(tasks: list[Task], workers: int | None, progress: bool) -> list[tuple[float, bool]]:
