@@ -116,6 +116,10 @@ def test_cli_writes_manifest_and_reports_minutes(tmp_path, capsys):
     assert "115 of 400 utterances" in printed and "3.8 audio minutes in 115 recordings" in printed  # 115 x 2 s
     assert _run(["--data", str(data), "--fraction", "5", "--out", str(tmp_path / "p.json")]) == 0
     assert json.loads((tmp_path / "p.json").read_text())["count"] == 20  # `5` read as 5 %
+    assert _run(["--data", str(data), "--fraction", "10%", "--out", str(tmp_path / "p.json")]) == 0
+    assert json.loads((tmp_path / "p.json").read_text())["count"] == 40
+    assert _run(["--data", str(data), "--fraction", "1", "--out", str(tmp_path / "p.json")]) == 0
+    assert json.loads((tmp_path / "p.json").read_text())["count"] == 400
 
 
 def test_cli_error_keeps_earlier_manifest(tmp_path):

@@ -61,7 +61,7 @@ def draw_budget(examples: Sequence[Example], fraction: float | None = None, coun
     total = len(examples)
     if fraction is not None:
         if not 0.0 <= fraction <= 1.0:
-            raise SlufitError(f"fraction must be between 0 and 1, got {fraction}")
+            raise SlufitError(f"fraction must be between 0 and 1 (0 to 100 %), got {fraction:g}")
         k = round(fraction * total)
     else:
         if count < 0 or count > total:
@@ -114,10 +114,20 @@ def audio_minutes(examples: Sequence[Example], data_file: str | os.PathLike) -> 
     return seconds / 60, unknown
 
 
+def _fraction(text: str) -> float:
+    """`0.05`, `5%` and `5` all mean 5 %; `1` means 100 %."""
+    try:
+        value = float(text.strip().removesuffix("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    return value / 100 if text.strip().endswith("%") or value > 1 else value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="canonical JSONL of the training examples")
     size = parser.add_mutually_exclusive_group(required=True)
-    size.add_argument("--fraction", type=float, help="share of the examples, 0-1 (0.05) or a percentage (5%%)")
+    size.add_argument("--fraction", type=_fraction,
+                      help="share of the examples: 0-1 (0.05), or a percentage (5%% or 5: values above 1)")
     size.add_argument("--count", type=int, help="exact number of examples (e.g. 115)")
     parser.add_argument("--strategy", choices=STRATEGIES, default="stratified", help="default stratified")
     parser.add_argument("--seed", type=int, default=0)
@@ -126,11 +136,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     examples = read_examples(args.data)
-    fraction = args.fraction
-    if fraction is not None and fraction > 1:
-        fraction = fraction / 100  # `--fraction 5` means 5 %
     try:
-        manifest = draw_budget(examples, fraction=fraction, count=args.count, strategy=args.strategy,
+        manifest = draw_budget(examples, fraction=args.fraction, count=args.count, strategy=args.strategy,
                                seed=args.seed)
     except SlufitError as err:
         raise SlufitError(f"{args.data}: {err}") from None
