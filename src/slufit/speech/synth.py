@@ -20,7 +20,9 @@ import multiprocessing
 import os
 import re
 import shutil
+import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -162,21 +164,28 @@ def synthesize_examples(examples: Sequence[Example], out_dir: str | os.PathLike,
     return out
 
 
+def _start_method() -> str:
+    """fork is fast, but forking a process that runs other threads (torch's, a progress bar's) can deadlock
+    a child on a lock held by a thread that the child does not have; spawn then (about 0.5 s slower)."""
+    if "torch" in sys.modules or threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return "spawn"
+    return "fork"
+
+
 def _run_all(tasks: list[Task], workers: int | None, progress: bool) -> list[tuple[float, bool]]:
     workers = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))
-    bar = tqdm(total=len(tasks), desc="synthesizing", unit="utt", disable=not progress)
     if workers == 1:
-        results = []
-        for task in tasks:
-            results.append(_run_task(task))
-            bar.update()
-        bar.close()
+        with tqdm(total=len(tasks), desc="synthesizing", unit="utt", disable=not progress) as bar:
+            results = []
+            for task in tasks:
+                results.append(_run_task(task))
+                bar.update()
         return results
-    # fork: workers inherit nothing espeak-related unless the parent initialised it, which is harmless.
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        results = []
-        for result in pool.imap(_run_task, tasks, chunksize=8):
-            results.append(result)
-            bar.update()
-    bar.close()
+    # The pool starts before the progress bar, whose monitor thread would force spawn.
+    with multiprocessing.get_context(_start_method()).Pool(workers) as pool:
+        with tqdm(total=len(tasks), desc="synthesizing", unit="utt", disable=not progress) as bar:
+            results = []
+            for result in pool.imap(_run_task, tasks, chunksize=8):
+                results.append(result)
+                bar.update()
     return results
