@@ -151,9 +151,15 @@ def test_unwritable_output_fails_and_keeps_earlier_output(tmp_path, capsys):
     assert (out / "in.jsonl").read_bytes() == earlier
 
 
-def test_unknown_ids_fail(tmp_path):
+def test_unknown_ids_fail(tmp_path, capsys):
     with pytest.raises(SlufitError, match="not in the data"):
         synthesize_examples(_examples(), tmp_path, ids=["nope"], progress=False)
+    data = tmp_path / "in.jsonl"
+    write_examples(data, _examples()[:2])
+    manifest = tmp_path / "other.json"
+    manifest.write_text(json.dumps({"seed": 0, "strategy": "random", "fraction": None, "count": 1, "ids": ["nope"]}))
+    assert main(["speech", "synth", "--data", str(data), "--out", str(tmp_path / "o"), "--ids", str(manifest)]) == 2
+    assert "other.json: 1 id(s) are not in" in capsys.readouterr().err
 
 
 def test_every_listed_locale_has_a_voice():

@@ -45,6 +45,10 @@ def run(args: argparse.Namespace) -> int:
         from slufit.data.budget import read_budget
 
         ids = read_budget(args.ids)["ids"]
+        missing = set(ids) - {e.id for e in examples}
+        if missing:
+            raise SlufitError(f"{args.ids}: {len(missing)} id(s) are not in {data}, e.g. {sorted(missing)[0]!r} "
+                              f"(a budget drawn from another file?)")
     # Recordings already listed keep working from the new folder: make relative paths absolute.
     examples = [e.with_recordings(Recording(str(resolve_audio(r, data)), r.speaker, r.duration)
                                   for r in e.recordings) for e in examples]
