@@ -217,7 +217,8 @@ def prompt(processor, objective: str, text: str | None, same_instruction: bool) 
     if objective == "speech_transcript":
         content = [{"type": "audio", "audio": "<audio>"}, {"type": "text", "text": ask}]
     else:
-        content = [{"type": "text", "text": f"{text}\n{ask}"}]
+        # The same layout as the adapter's text items (slufit.models.qwen2_audio), so fine-tuning meets it again.
+        content = [{"type": "text", "text": f"Transcript: {text}\n{ask}"}]
     return processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True,
                                          tokenize=False)
 
@@ -264,24 +265,29 @@ def loss_on_batch(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 # ---------------------------------------------------------------- setup, fit, evaluate
 
 
-def _speech(examples: list[Example], out_dir: Path, speakers: str) -> list[tuple[Example, Path]]:
+def _speech(examples: list[Example], out_dir: Path, speakers: str) -> list[tuple[Example, Path, float]]:
+    """(example, recording path, seconds) for each example, spoken by a speaker of the `speakers` pool."""
     from slufit.speech import synthesize_examples
 
     spoken = synthesize_examples(examples, out_dir, speakers=speakers)
-    return [(e, out_dir / r.path) for e in spoken for r in e.recordings]
+    return [(e, out_dir / r.path, r.duration or 0.0) for e in spoken for r in e.recordings]
 
 
-def _encode(model, processor, paths: list[Path], batch_size: int = 16) -> list[torch.Tensor]:
-    """Frozen encoder outputs for each recording, computed once (DESIGN.md, Speed)."""
+def _encode(model, processor, paths: list[Path], durations: list[float], batch_size: int = 16) -> list[torch.Tensor]:
+    """Frozen encoder outputs for each recording, computed once (DESIGN.md, Speed); batches of similar
+    length, so that `encode_audio` trims most of the padding away."""
     from slufit.data.audio import load_audio
     from slufit.models.tiny import SAMPLING_RATE, encode_audio
 
-    out: list[torch.Tensor] = []
-    for start in range(0, len(paths), batch_size):
-        audio = [load_audio(p) for p in paths[start: start + batch_size]]
+    order = sorted(range(len(paths)), key=lambda i: durations[i])
+    out: list[torch.Tensor | None] = [None] * len(paths)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start: start + batch_size]
+        audio = [load_audio(paths[i]) for i in chunk]
         inputs = processor.feature_extractor(audio, sampling_rate=SAMPLING_RATE, padding="max_length",
                                              return_attention_mask=True, return_tensors="pt")
-        out += encode_audio(model, inputs["input_features"], inputs["attention_mask"])
+        for i, features in zip(chunk, encode_audio(model, inputs["input_features"], inputs["attention_mask"])):
+            out[i] = features
     return out
 
 
@@ -389,8 +395,9 @@ def pretrain(config: PretrainConfig, log=print) -> Path:
 
     clock = time.time()
     speech_dir = Path(config.cache_dir) / "speech"
-    spoken = [pair for locale in config.locales for pair in _speech(train[locale], speech_dir, "train")]
-    test_spoken = {locale: _speech(heldout[locale], speech_dir, "test") for locale in config.locales}
+    spoken = _speech([e for locale in config.locales for e in train[locale]], speech_dir, "train")
+    test_spoken = _speech([e for locale in config.locales for e in heldout[locale]], speech_dir, "test")
+    test_spoken = {locale: [t for t in test_spoken if t[0].locale == locale] for locale in config.locales}
     seconds["synthesis"] = round(time.time() - clock, 1)
     log(f"pretrain: {len(spoken)} training recordings, {sum(map(len, test_spoken.values()))} held-out "
         f"(test speakers), {seconds['synthesis']} s")
@@ -400,12 +407,12 @@ def pretrain(config: PretrainConfig, log=print) -> Path:
         f"parameters, projector {count_parameters(model.model.multi_modal_projector) / 1e6:.2f} M, "
         f"frozen encoder {count_parameters(model.model.audio_tower) / 1e6:.2f} M, vocabulary {len(processor.tokenizer)}")
     clock = time.time()
-    features = _encode(model, processor, [path for _, path in spoken])
+    features = _encode(model, processor, [path for _, path, _ in spoken], [seconds for _, _, seconds in spoken])
     seconds["encoder_cache"] = round(time.time() - clock, 1)
     log(f"pretrain: encoder outputs cached for {len(features)} recordings, {seconds['encoder_cache']} s")
 
     pools = {
-        "speech_transcript": [Item(e.text, e.locale, f, p) for (e, p), f in zip(spoken, features)],
+        "speech_transcript": [Item(e.text, e.locale, f, p) for (e, p, _), f in zip(spoken, features)],
         "text_copy": [Item(e.text, e.locale) for locale in config.locales for e in train[locale]],
     }
     clock = time.time()
@@ -415,12 +422,12 @@ def pretrain(config: PretrainConfig, log=print) -> Path:
     clock = time.time()
     references, hypotheses, predictions = {}, {}, []
     for locale, pairs in test_spoken.items():
-        paths = [p for _, p in pairs]
+        paths = [p for _, p, _ in pairs]
         hypotheses[locale] = transcribe(model, processor, paths, config.same_instruction,
                                         max_new_tokens=config.max_new_tokens)
-        references[locale] = [e.text for e, _ in pairs]
+        references[locale] = [e.text for e, _, _ in pairs]
         predictions += [{"id": e.id, "locale": locale, "file": str(p), "reference": e.text, "hypothesis": h}
-                        for (e, p), h in zip(pairs, hypotheses[locale])]
+                        for (e, p, _), h in zip(pairs, hypotheses[locale])]
     wer = word_error_rates(references, hypotheses)
     seconds["eval"] = round(time.time() - clock, 1)
     _log_wer(wer, log)

@@ -130,16 +130,30 @@ def count_parameters(module: torch.nn.Module) -> int:
 
 @torch.no_grad()
 def encode_audio(model: Qwen2AudioForConditionalGeneration, input_features: torch.Tensor,
-                 feature_attention_mask: torch.Tensor) -> list[torch.Tensor]:
-    """Audio encoder outputs per clip, [audio tokens, d_model], exactly as Qwen2AudioModel computes them
-    (padding frames masked out, then only the clip's own frames kept). The projector is not applied: it is
-    trained, so these are what a frozen encoder's cache holds."""
+                 feature_attention_mask: torch.Tensor, trim: bool = True) -> list[torch.Tensor]:
+    """Audio encoder outputs per clip, [audio tokens, d_model], as Qwen2AudioModel computes them (padding
+    frames masked out of attention, then only the clip's own outputs kept). The projector is not applied:
+    it is trained, so these are what a frozen encoder's cache holds.
+
+    With `trim`, the mel frames past the longest clip of the batch (plus a margin the convolutions can see)
+    are dropped first: the kept outputs do not change (they never attend to masked positions), and a batch
+    of 2 s clips costs less than half of the full 5 s window. Sort clips by length to make the most of it.
+    """
     tower = model.model.audio_tower
-    feat_lengths, out_lengths = tower._get_feat_extract_output_lengths(feature_attention_mask.sum(-1))
-    batch, _, frames = input_features.shape
-    positions = (frames - 2) // 2 + 1
+    mel_lengths = feature_attention_mask.sum(-1)
+    feat_lengths, out_lengths = tower._get_feat_extract_output_lengths(mel_lengths)
+    frames = input_features.shape[-1]
+    if trim:  # conv2 output j sees mel frames up to 2j + 2; keep an even count
+        frames = min(frames, int(mel_lengths.max()) + 4 + int(mel_lengths.max()) % 2)
+    features = input_features[..., :frames].to(tower.conv1.weight.dtype)
+    hidden = torch.nn.functional.gelu(tower.conv1(features))
+    hidden = torch.nn.functional.gelu(tower.conv2(hidden)).permute(0, 2, 1)
+    batch, positions, _ = hidden.shape
+    hidden = hidden + tower.embed_positions.weight[:positions]
     mask = (torch.arange(positions)[None, :] < feat_lengths[:, None]).long()
-    attention = create_bidirectional_mask(config=tower.config, inputs_embeds=torch.zeros(batch, positions, 1),
-                                          attention_mask=mask)
-    hidden = tower(input_features, attention_mask=attention).last_hidden_state
+    attention = create_bidirectional_mask(config=tower.config, inputs_embeds=hidden, attention_mask=mask)
+    for layer in tower.layers:
+        hidden = layer(hidden, attention)
+    hidden = tower.avg_pooler(hidden.permute(0, 2, 1)).permute(0, 2, 1)
+    hidden = tower.layer_norm(hidden)
     return [hidden[i, : int(n)].clone() for i, n in enumerate(out_lengths)]
