@@ -13,9 +13,14 @@ Held-out design, so that pretraining never sees the test set:
 - train draws from everything.
 Every text with slots appears at most once per locale across the four splits,
 so such test utterances are never seen verbatim in train. Fixed phrases
-without slots ("tell me a joke") recur, as they do in SLURP: otherwise the
-few phrases of an intent like general_joke would be used up by test and
-pretrain and the intent would vanish from train.
+without slots ("tell me a joke") recur, as they do in SLURP, up to their
+fair share of a split: otherwise the few phrases of an intent like
+general_joke would be used up by test and pretrain and the intent would
+vanish from train.
+
+A few short templates are deliberately shared by confusable intents ("my
+{list_name} list" is lists_createoradd, lists_query and lists_remove), as
+SLURP's terse requests are ambiguous, so text alone cannot reach 100 %.
 
 Determinism: each (seed, locale, split) has its own `random.Random` seeded by
 a string (stable across runs and Python processes), so the same seed gives
