@@ -85,7 +85,7 @@ class Stages:
     def __init__(self, out: Path):
         from rich.console import Console
 
-        self.console = Console()
+        self.console = Console(soft_wrap=True)  # log lines stay whole (greppable)
         self.out = out
         self.times: dict[str, float] = {}
 

@@ -1,0 +1,78 @@
+"""`slufit demo`: the combined report (fast), and the whole job end to end with --quick (slow)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+
+import pytest
+
+from test_grid_fixtures import write_run
+from slufit.cli import main
+from slufit.demo import QUICK, combined_report
+from slufit.grid.report import build_report
+from slufit.grid.spec import RunSpec
+
+
+def test_combined_report_embeds_each_grid_report(tmp_path):
+    mono = tmp_path / "mono"
+    write_run(mono, RunSpec("text_only", 0.0, 0, "en-US"), 0.5, 0.4)
+    write_run(mono, RunSpec("mix", 100.0, 0, "en-US"), 0.9, 0.8)
+    build_report(mono)
+    report = combined_report(tmp_path, {"Monolingual (en-US)": mono, "Missing": tmp_path / "nothing"}, QUICK, [0],
+                             {"corpus": 1.0}).read_text()
+    assert report.startswith("# slufit demo")
+    assert "## Monolingual (en-US): mono" in report
+    assert "### Results by speech fraction and scheme" in report  # headings one level down
+    assert "](mono/slu_f1_vs_fraction.png)" in report  # image links still resolve from OUT
+    assert "80.00 [77.00, 83.00]" in report
+
+
+@pytest.mark.slow
+def test_demo_quick_end_to_end(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for stage in ("1/5 corpus", "2/5 speech", "3/5 pretrain", "4a/5 grid demo-mono", "4b/5 grid demo-crosslingual",
+                  "5/5 report"):
+        assert stage in printed
+    assert "direct mixing" in printed and "curriculum" in printed  # the table
+
+    # Data: train utterances voiced by train speakers, test by test speakers, disjoint.
+    def speakers(path):
+        return {r["speaker"] for line in path.read_text().splitlines() for r in json.loads(line)["recordings"]}
+    train_speakers, test_speakers = speakers(out / "data/en-US/train.jsonl"), speakers(out / "data/en-US/test.jsonl")
+    assert train_speakers and test_speakers and not train_speakers & test_speakers
+
+    # The grids: one run folder per grid point, each finished; results.csv equals the runs' summaries.
+    mono, xl = out / "mono", out / "crosslingual"
+    names = sorted(p.name for p in mono.iterdir() if p.is_dir())
+    assert names == ["curriculum-p100-s0-en-US", "mix-p100-s0-en-US", "text_only-p00-s0-en-US"]
+    assert sorted(p.name for p in xl.iterdir() if p.is_dir()) == [
+        f"xl-mix-p100-t0-s0-fr-FR-en-US", f"xl-mix-p100-t{QUICK.target_speech}-s0-fr-FR-en-US"]
+    with open(mono / "results.csv", newline="") as handle:
+        rows = {r["name"]: r for r in csv.DictReader(handle)}
+    for name in names:
+        summary = json.loads((mono / name / "summary.json").read_text())
+        assert summary["done"]
+        assert float(rows[name]["slu_f1"]) == pytest.approx(100 * summary["metrics"]["test-speech"]["slu_f1"]["f1"],
+                                                            abs=0.006)
+    for path in (out / "report.md", mono / "slu_f1_vs_fraction.png", xl / "slu_f1_by_locale.png"):
+        assert path.is_file()
+    assert "## Cross-lingual (fr-FR speech -> en-US)" in (out / "report.md").read_text()
+
+    # Again: every stage is cached or skipped.
+    start = time.monotonic()
+    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    again = capsys.readouterr().out
+    assert "corpus done" in again and "(cached)" in again
+    assert "3 done, 0 to resume, 0 new" in again
+    assert time.monotonic() - start < 60
+
+    # Interrupted after its last checkpoint but before summary.json: that run alone resumes.
+    (mono / "mix-p100-s0-en-US" / "summary.json").unlink()
+    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    resumed = capsys.readouterr().out
+    assert "2 done, 1 to resume, 0 new" in resumed and "mix-p100-s0-en-US: resuming" in resumed
+    assert (mono / "mix-p100-s0-en-US" / "summary.json").is_file()
