@@ -138,7 +138,7 @@ def table1(cells: list[Cell], reference_scheme: str) -> list[str]:
     full = reference_cell(cells, reference_scheme)
     lines = [
         "| Scheme | Speech | Seeds | Intent acc. % [95 % CI] | Entity F1 % [95 % CI] | SLU-F1 % [95 % CI] "
-        "| Share of 100 % SLU-F1 | Parse failures | Train time |",
+        "| Share of 100 % SLU-F1 | Parse failures (all seeds) | Train time (mean) |",
         "|---|---:|---|---|---|---|---:|---:|---:|",
     ]
     for c in cells:
@@ -378,11 +378,14 @@ def build_report(grid_dir: str | os.PathLike, eval_name: str | None = None, refe
     lines += ["With several seeds a cell shows the mean, `±` the standard deviation across seeds, and the mean "
               "of the per-run 95 % intervals.", ""]
 
-    # The curve shows the first monolingual condition (or the first cross-lingual one in a cross-lingual grid).
-    first_key = next((k for k in all_cells if not k[0]), next(iter(all_cells)))
-    curve_title = f"SLU-F1 vs speech fraction ({_condition_title(first_key)}, {eval_name})"
-    plots.plot_fraction_curve(_curve_points(all_cells[first_key]), grid_dir / CURVE_PNG, curve_title)
-    lines += [f"![SLU-F1 against speech fraction]({CURVE_PNG})", ""]
+    # The curve: the first condition with several fractions, monolingual first (a cross-lingual grid at one
+    # fraction has no curve to draw; its locale bars say more).
+    curved = [k for k in sorted(all_cells, key=lambda k: bool(k[0])) if len({c.fraction for c in all_cells[k]}) > 1]
+    if curved:
+        key = curved[0]
+        plots.plot_fraction_curve(_curve_points(all_cells[key]), grid_dir / CURVE_PNG,
+                                  f"SLU-F1 vs speech fraction ({_condition_title(key)}, {eval_name})")
+        lines += [f"![SLU-F1 against speech fraction]({CURVE_PNG})", ""]
 
     comparison = curriculum_vs_mix(results, eval_name, compare)
     if comparison:
