@@ -145,6 +145,25 @@ def _evaluate(model: Any, config: Config, data: Dataset, name: str, run_dir: Pat
     return results
 
 
+def _final_evaluation(model: Any, config: Config, dev: Dataset | None, test: Dataset | None, state: TrainState,
+                      run_dir: Path, accelerator: Any) -> dict[str, Any]:
+    """dev-<modality> and test-<modality> metrics of the final model."""
+    results = {}
+    last = state.stages_done[-1] if state.stages_done else {}
+    if dev is not None and config.eval.dev_limit is None and last.get("metrics"):
+        # The last stage already scored the whole dev set with this very model: reuse it.
+        for stage_eval, metrics in last["metrics"].items():
+            name = "dev-" + stage_eval.rsplit("-", 1)[1]
+            results[name] = metrics
+            if accelerator.is_main_process:
+                shutil.copytree(run_dir / "eval" / stage_eval, run_dir / "eval" / name, dirs_exist_ok=True)
+    elif dev is not None:
+        results.update(_evaluate(model, config, dev, "dev", run_dir, accelerator))
+    if test is not None:
+        results.update(_evaluate(model, config, test, "test", run_dir, accelerator))
+    return results
+
+
 def _start_run_dir(config: Config, run_dir: Path, plans: list[dict], budget: dict, grad_accum: int) -> None:
     """Write what a run is made of before anything trains: config, code version, schedule, budget."""
     if (run_dir / "checkpoints").exists() or (run_dir / "summary.json").exists():
@@ -210,7 +229,7 @@ def train(config: Config, resume: bool = False, load: Callable[..., Any] | None 
 
     # -- fit: each stage, batch by batch, then evaluate on dev and checkpoint
     for stage_index in range(state.stage, len(stages)):
-        stage, sampler, plan = stages[stage_index], samplers[stage_index], plans[stage_index]
+        stage, sampler = stages[stage_index], samplers[stage_index]
         model.set_trainable(**asdict(stage.trainable))
         model.module.train()
         bar = tqdm(total=len(sampler), initial=state.batch, disable=not main, unit="batch",
@@ -263,19 +282,7 @@ def train(config: Config, resume: bool = False, load: Callable[..., Any] | None 
     if main:
         model.save(run_dir / "model")
     accelerator.wait_for_everyone()
-    results = {}
-    last = state.stages_done[-1] if state.stages_done else {}
-    if dev is not None and config.eval.dev_limit is None and last.get("metrics"):
-        # The last stage already scored the whole dev set with this very model: reuse it.
-        for stage_name, metrics in last["metrics"].items():
-            name = "dev-" + stage_name.rsplit("-", 1)[1]
-            results[name] = metrics
-            if main:
-                shutil.copytree(run_dir / "eval" / stage_name, run_dir / "eval" / name, dirs_exist_ok=True)
-    elif dev is not None:
-        results.update(_evaluate(model, config, dev, "dev", run_dir, accelerator))
-    if test is not None:
-        results.update(_evaluate(model, config, test, "test", run_dir, accelerator))
+    results = _final_evaluation(model, config, dev, test, state, run_dir, accelerator)
     state.train_seconds = time.time() - started
     summary = {"done": True, "train_seconds": round(state.train_seconds, 1), "steps": state.step,
                "metrics": results, "stages": state.stages_done}
