@@ -114,6 +114,22 @@ def test_curriculum_vs_mix_uses_paired_bootstrap_on_prediction_files(tmp_path):
     assert "+40.00" in row and "< 0.001" in row and "yes (p < 0.05)" in row
 
 
+def test_entity_f1_interval_from_predictions_and_gold(tmp_path):
+    """The scorer gives no entity-F1 CI; the report bootstraps one from the saved predictions and the gold file."""
+    examples = gold_examples(40)
+    gold = write_gold(tmp_path / "test.jsonl", examples)
+    grid = tmp_path / "grid"
+    # 20 of 40 right, each example one entity: span TP 20, FP 20, FN 20 -> entity F1 exactly 50 %.
+    write_run(grid, RunSpec("mix", 5.0, 0, "en-US"), 0.5, 0.5, entity=0.5, gold=gold,
+              prediction_lines=predictions(examples, 20))
+    build_report(grid)
+    with open(grid / "results.csv", newline="") as handle:
+        row = next(csv.DictReader(handle))
+    lo, hi = float(row["entity_f1_lo"]), float(row["entity_f1_hi"])
+    assert row["entity_f1"] == "50.00"
+    assert 30 < lo < 50 < hi < 70
+
+
 def test_curriculum_vs_mix_without_gold_says_so(tmp_path):
     grid = tmp_path / "grid"
     write_run(grid, RunSpec("mix", 5.0, 0, "en-US"), 0.5, 0.5)

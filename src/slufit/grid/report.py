@@ -18,7 +18,6 @@ between seeds is given separately as a standard deviation.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 from collections import defaultdict
@@ -31,8 +30,8 @@ import yaml
 from slufit.errors import SlufitError
 from slufit.files import atomic_open, read_json
 from slufit.grid import plots
-from slufit.grid.results import EvalScores, RunResult, gather, primary_eval, rows, write_csv
-from slufit.grid.spec import RUN_FILE, format_fraction
+from slufit.grid.results import (EvalScores, RunResult, gather, gold_examples, load_predictions, primary_eval, rows,
+                                 write_csv)
 
 GRID_FILE = "grid.yaml"  # the grid config, copied into the grid folder by the runner
 CURVE_PNG = "slu_f1_vs_fraction.png"
@@ -161,30 +160,6 @@ def table1(cells: list[Cell], reference_scheme: str) -> list[str]:
 # --- curriculum vs mixing -------------------------------------------------------------------------------------
 
 
-def _load_predictions(path: Path) -> dict[str, dict]:
-    """SLURP prediction lines keyed by `file` (speech) or `slurp_id`/`id` (text), via slufit.scoring."""
-    from slufit.scoring.gold import read_predictions
-
-    with open(path, encoding="utf-8") as handle:
-        first = next((json.loads(line) for line in handle if line.strip()), {})
-    return read_predictions(path, text="file" not in first)
-
-
-def _gold_examples(result: RunResult, keys: set[str]):
-    """The gold examples behind prediction `keys`, from the test files the run recorded in grid_run.json;
-    None when those files are not on this machine."""
-    from slufit.data.example import read_examples
-
-    info = read_json(result.run_dir / RUN_FILE)
-    files = [Path(p) for p in info.get("test_files") or []]
-    if not files or not all(p.is_file() for p in files):
-        return None
-    examples = [e for p in files for e in read_examples(p)]
-    # Only the examples this eval set predicted: a test file may hold other locales or modalities.
-    return [e for e in examples if e.id in keys or any(r.path in keys or os.path.basename(r.path) in keys
-                                                        for r in e.recordings)]
-
-
 def _p_value(result: dict, names: tuple[str, ...]) -> float | None:
     for name in names:
         value = result.get(name)
@@ -205,8 +180,8 @@ def bootstrap_compare(a: RunResult, b: RunResult, eval_name: str) -> dict | None
     pred_b = b.run_dir / "eval" / eval_name / "predictions.jsonl"
     if not (pred_a.is_file() and pred_b.is_file()):
         return None
-    preds_a, preds_b = _load_predictions(pred_a), _load_predictions(pred_b)
-    examples = [e for e in _gold_examples(a, set(preds_a) | set(preds_b)) or [] if e.locale == a.run.locale]
+    preds_a, preds_b = load_predictions(pred_a), load_predictions(pred_b)
+    examples = gold_examples(a.run_dir, set(preds_a) | set(preds_b), a.run.locale)
     if not examples:
         return None
     from slufit.scoring import paired_bootstrap

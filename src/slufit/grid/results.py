@@ -10,7 +10,9 @@ gathered. All scores here are percentages (0-100), as in the study's tables.
 from __future__ import annotations
 
 import csv
+import functools
 import io
+import json
 import math
 import os
 from dataclasses import asdict, dataclass, field
@@ -94,6 +96,7 @@ def read_run(run_dir: Path) -> RunResult | None:
     evals = {name: eval_scores(m, run_dir / "eval" / name) for name, m in metrics.items()}
     locale_evals = {(name, locale): eval_scores(lm) for name, m in metrics.items()
                     for locale, lm in (m.get("per_locale") or {}).items()}
+    _add_entity_intervals(run_dir, evals, locale_evals)
     seconds = summary.get("train_seconds")
     return RunResult(run, run_dir, None if seconds is None else float(seconds), evals, locale_evals)
 
@@ -129,6 +132,77 @@ def eval_scores(metrics: dict[str, Any], eval_dir: Path | None = None) -> EvalSc
     return out
 
 
+def load_predictions(path: Path) -> dict[str, dict]:
+    """SLURP prediction lines keyed by `file` (speech) or `slurp_id`/`id` (text), via slufit.scoring."""
+    from slufit.scoring.gold import read_predictions
+
+    with open(path, encoding="utf-8") as handle:
+        first = next((json.loads(line) for line in handle if line.strip()), {})
+    return read_predictions(path, text="file" not in first)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_examples_cached(path: str, mtime: float) -> tuple:
+    from slufit.data.example import read_examples
+
+    return tuple(read_examples(path))
+
+
+def gold_examples(run_dir: Path, keys: set[str], locale: str | None = None) -> list | None:
+    """The gold examples behind prediction `keys` (of `locale`, if given), from the test files the run
+    recorded in grid_run.json; None when those files are not on this machine."""
+    info = read_json(run_dir / RUN_FILE)
+    files = [Path(p) for p in info.get("test_files") or []]
+    if not files or not all(p.is_file() for p in files):
+        return None
+    examples = [e for p in files for e in _read_examples_cached(str(p), p.stat().st_mtime)]
+    # Only the examples this eval set predicted: a test file may hold other locales or modalities.
+    return [e for e in examples if (locale is None or e.locale == locale) and (
+        e.id in keys or any(r.path in keys or os.path.basename(r.path) in keys for r in e.recordings))]
+
+
+def entity_f1_interval(examples: list, predictions: dict[str, dict], resamples: int = 1000, seed: int = 0,
+                       level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of entity span-F1 over gold utterances (the scorer's CIs cover intent
+    accuracy and SLU-F1 only), resampled exactly as slufit.scoring.bootstrap resamples them."""
+    import numpy as np
+
+    from slufit.scoring.bootstrap import resample_weights
+    from slufit.scoring.gold import gold_from_examples
+    from slufit.scoring.score import score_gold
+    from slufit.scoring.slurp import COL
+
+    paths = {k for e in examples for r in e.recordings for k in (r.path, os.path.basename(r.path))}
+    mode = "audio" if any(k in paths for k in predictions) else "text"
+    counts = score_gold(gold_from_examples(examples, mode), predictions, missing_as_wrong=True).counts
+    totals = resample_weights(len(counts), resamples, seed) @ counts
+    tp, fp, fn = (totals[:, COL[name]] for name in ("span_tp", "span_fp", "span_fn"))
+    denom = 2 * tp + fp + fn
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.percentile(f1, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def _add_entity_intervals(run_dir: Path, evals: dict[str, EvalScores],
+                          locale_evals: dict[tuple[str, str], EvalScores]) -> None:
+    """Fill in entity-F1 intervals from the saved predictions and the gold test files, where both are here."""
+    for name, scores in evals.items():
+        predictions_file = run_dir / "eval" / name / "predictions.jsonl"
+        if scores.entity_f1_lo is not None or not predictions_file.is_file():
+            continue
+        try:
+            predictions = load_predictions(predictions_file)
+            parts = [(None, scores)] + [(loc, s) for (n, loc), s in locale_evals.items() if n == name]
+            for locale, part in parts:
+                examples = gold_examples(run_dir, set(predictions), locale)
+                if examples:
+                    lo, hi = entity_f1_interval(examples, predictions)
+                    part.entity_f1_lo, part.entity_f1_hi = 100 * lo, 100 * hi
+        except (SlufitError, ValueError, KeyError):
+            continue  # no interval rather than no report
+
+
 def _percent(value: Any) -> float | None:
     """Scores are stored as fractions in [0, 1]; tables show percentages."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -150,8 +224,6 @@ def _count_parse_failures(path: Path) -> int | None:
     """Prediction lines marked `"parse_ok": false` (written by the evaluator when generation was not valid JSON)."""
     if not path.is_file():
         return None
-    import json
-
     count = 0
     with open(path, encoding="utf-8") as handle:
         for line in handle:
