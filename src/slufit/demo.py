@@ -130,7 +130,7 @@ def speech_stage(stages: Stages, corpus: Path) -> Path:
 
     data = stages.out / "data"
     params = {"corpus": _fingerprint([corpus / loc / f"{s}.jsonl" for loc in LOCALES for s in ("train", "test")])}
-    start = stages.header("2", "speech", "espeak-ng voices: train speakers for train, test speakers for test")
+    start = stages.header("2", "speech", "espeak-ng; train speakers -> train, test speakers -> test")
     if stages.stamp_matches("speech", params):
         stages.done("speech", start, " (cached)")
         return data
@@ -159,7 +159,7 @@ def pretrain_stage(stages: Stages, corpus: Path, sizes: DemoSizes, threads: int)
     """The tiny model, pretrained on the corpus pretrain pools (cached by the pretrain module itself)."""
     from slufit.models.pretrain import PretrainConfig, pretrain
 
-    start = stages.header("3", "pretrain", "tiny model learns to read audio (speech -> transcript), cached")
+    start = stages.header("3", "pretrain", "tiny model learns to read audio (cached)")
     config = PretrainConfig(locales=list(LOCALES), corpus=str(corpus.resolve()),
                             utterances_per_locale=sizes.pretrain_utterances, heldout_per_locale=sizes.pretrain_heldout,
                             steps=sizes.pretrain_steps, batch_size=sizes.pretrain_batch,
