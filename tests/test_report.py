@@ -169,3 +169,21 @@ def test_grid_report_command_on_copied_in_folders(tmp_path):
     assert (gathered / "report.md").is_file() and (gathered / "results.csv").is_file()
     assert _is_png(gathered / "slu_f1_vs_fraction.png")
     assert "56.00 [53.00, 59.00]" in (gathered / "report.md").read_text()
+
+
+def test_plain_train_run_folders_are_placed_from_their_config(tmp_path):
+    """A run folder from `slufit train` (no grid_run.json) is placed by its config.yaml."""
+    import yaml
+
+    from slufit.grid.spec import RUN_FILE
+
+    grid = _grid(tmp_path)
+    run_dir = write_run(grid, RunSpec("mix", 25.0, 3, "en-US"), 0.8, 0.7)
+    (run_dir / RUN_FILE).unlink()
+    (run_dir / "config.yaml").write_text(yaml.safe_dump({
+        "scheme": {"name": "mix"}, "train": {"seed": 3},
+        "data": {"speech_fraction": 0.25, "train": [str(tmp_path / "missing.jsonl")]}}))
+    build_report(grid)
+    with open(grid / "results.csv", newline="") as handle:
+        row = next(r for r in csv.DictReader(handle) if r["fraction"] == "25")
+    assert (row["scheme"], row["seed"], row["slu_f1"]) == ("mix", "3", "70.00")

@@ -86,11 +86,9 @@ def read_run(run_dir: Path) -> RunResult | None:
     if not summary.get("done"):
         return None
     run_file = run_dir / RUN_FILE
-    if not run_file.is_file():
-        raise SlufitError(f"{run_dir}: finished run without {RUN_FILE}; was it trained by `slufit grid`?")
     try:
-        run = RunSpec.from_dict(read_json(run_file))
-    except (KeyError, TypeError, ValueError) as err:
+        run = RunSpec.from_dict(read_json(run_file)) if run_file.is_file() else spec_from_config(run_dir)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise SlufitError(f"{run_file}: malformed ({type(err).__name__}: {err})") from None
     metrics = summary.get("metrics") or {}
     evals = {name: eval_scores(m, run_dir / "eval" / name) for name, m in metrics.items()}
@@ -99,6 +97,27 @@ def read_run(run_dir: Path) -> RunResult | None:
     _add_entity_intervals(run_dir, evals, locale_evals)
     seconds = summary.get("train_seconds")
     return RunResult(run, run_dir, None if seconds is None else float(seconds), evals, locale_evals)
+
+
+def spec_from_config(run_dir: Path) -> RunSpec:
+    """Grid coordinates of a run trained by plain `slufit train` (no grid_run.json), from its config.yaml."""
+    import yaml
+
+    config_file = run_dir / "config.yaml"
+    if not config_file.is_file():
+        raise SlufitError(f"{run_dir}: finished run without {RUN_FILE} or config.yaml; cannot place it in the grid")
+    config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    scheme, data, seed = config["scheme"], config["data"], int(config["train"]["seed"])
+    fraction = 100.0 * float(data.get("speech_fraction") or 0.0)
+    if scheme["name"] == "crosslingual":
+        return RunSpec(scheme["order"], fraction, seed, scheme["target_locales"][0], scheme["source_locale"],
+                       int(scheme.get("target_speech_count") or 0))
+    locale = "xx-XX"
+    train_files = [Path(p) for p in data.get("train") or [] if Path(p).is_file()]
+    if train_files:
+        with open(train_files[0], encoding="utf-8") as handle:
+            locale = json.loads(next(line for line in handle if line.strip()))["locale"]
+    return RunSpec(scheme["name"], 0.0 if scheme["name"] == "text_only" else fraction, seed, locale)
 
 
 def gather(grid_dir: str | os.PathLike) -> list[RunResult]:
