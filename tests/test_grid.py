@@ -140,3 +140,26 @@ def test_fake_run_eval_name_is_primary(tmp_path):
     grid = grid_from_dict({**MONO, "seeds": [0], "fractions": [100], "schemes": ["mix"]}, out=tmp_path / "g")
     run_grid(grid, train_fn=FakeTrainer(), log=lambda line: None)
     assert f"`{EVAL}` eval set" in (tmp_path / "g" / "report.md").read_text()
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    from slufit.cli import main
+
+    assert main(["grid"]) == 2
+    assert "give --config" in capsys.readouterr().err
+    assert main(["grid", "report", str(tmp_path / "nowhere")]) == 2
+    assert "no such grid folder" in capsys.readouterr().err
+    (tmp_path / "bad.yaml").write_text("schemes: [magic]\nlocales: [en-US]\n")
+    assert main(["grid", "--config", str(tmp_path / "bad.yaml")]) == 2
+    assert "unknown scheme" in capsys.readouterr().err
+
+
+def test_cli_dry_run_lists_runs(tmp_path, capsys):
+    import yaml
+
+    from slufit.cli import main
+
+    (tmp_path / "g.yaml").write_text(yaml.safe_dump({**MONO, "out": str(tmp_path / "g")}))
+    assert main(["grid", "--config", str(tmp_path / "g.yaml"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "14 runs" in out and "curriculum-p100-s1-en-US: new" in out
