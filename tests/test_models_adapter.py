@@ -316,3 +316,25 @@ def test_rehearsal_batches_target_the_transcript(tokenizer, audio):
         assert tokenizer.decode(labels[labels != IGNORE]) == item.example.text + "<|im_end|>"
     assert "Write down what the user said." in tokenizer.decode(batch["input_ids"][0])
     assert adapter.loss(batch).item() > 0
+
+
+def test_gradient_checkpointing_and_dtype_options_keep_the_loss(tokenizer, tmp_path):
+    from slufit.models.registry import load_model
+
+    model, processor = tiny_qwen2_audio(tokenizer)
+    model.save_pretrained(tmp_path / "hf")
+    processor.save_pretrained(tmp_path / "hf")
+    plain = load_model(tmp_path / "hf")
+    checkpointed = load_model(tmp_path / "hf", gradient_checkpointing=True, dtype="float32")
+    assert checkpointed.module.hf.is_gradient_checkpointing and not plain.module.hf.is_gradient_checkpointing
+    assert {p.dtype for p in plain.module.parameters()} == {torch.float32}  # CPU default
+    plain.module.train()
+    checkpointed.module.train()
+    batch = plain.collate(text_items())
+    a, b = plain.loss(batch), checkpointed.loss(batch)
+    a.backward()
+    b.backward()
+    assert a.item() == pytest.approx(b.item(), abs=1e-6)
+    name = "model.language_model.layers.0.mlp.up_proj.weight"
+    torch.testing.assert_close(dict(plain.module.hf.named_parameters())[name].grad,
+                               dict(checkpointed.module.hf.named_parameters())[name].grad)
