@@ -30,11 +30,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 
 from slufit.data.example import Entity, Example
 from slufit.models.base import SLUItem
+from slufit.models import qwen2_audio
 from slufit.models.qwen2_audio import LALMAdapter
 from slufit.models.testing_configs import feature_extractor, tiny_tokenizer
 from slufit.target import format_target
@@ -79,6 +79,11 @@ def build_model(smoke: bool, device: str, dtype: torch.dtype, tokenizer):
     return model, processor
 
 
+# Synthetic audio kept in memory (the GPU machine may lack soundfile): the adapter reads it from here.
+WAVES: dict[str, np.ndarray] = {}
+qwen2_audio.load_wave = lambda path: WAVES[str(path)]
+
+
 def slurp_like(n: int, rng: np.random.Generator, folder: Path) -> list[SLUItem]:
     items = []
     for i in range(n):
@@ -89,7 +94,7 @@ def slurp_like(n: int, rng: np.random.Generator, folder: Path) -> list[SLUItem]:
         samples = int(16000 * rng.uniform(2.5, 3.5))
         wave = 0.1 * np.sin(np.arange(samples) * rng.uniform(0.02, 0.2)) + 0.02 * rng.standard_normal(samples)
         path = folder / f"s{i}.wav"
-        sf.write(path, wave.astype(np.float32), 16000)
+        WAVES[str(path)] = wave.astype(np.float32)
         items.append(SLUItem(ex, "speech", audio_path=path))
     return items
 

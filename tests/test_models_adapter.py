@@ -338,3 +338,17 @@ def test_gradient_checkpointing_and_dtype_options_keep_the_loss(tokenizer, tmp_p
     name = "model.language_model.layers.0.mlp.up_proj.weight"
     torch.testing.assert_close(dict(plain.module.hf.named_parameters())[name].grad,
                                dict(checkpointed.module.hf.named_parameters())[name].grad)
+
+
+def test_always_frozen_parts_stay_frozen_and_survive_save(tokenizer, tmp_path):
+    from slufit.models.registry import load_model
+
+    adapter = make("qwen2-audio", tokenizer, always_frozen=("audio_encoder",))
+    adapter.set_trainable(audio_encoder=True, projector=True, language_model=True)
+    named = list(adapter.module.hf.named_parameters())
+    assert not any(p.requires_grad for n, p in named if adapter.part_of(n) == "audio_encoder")
+    assert all(p.requires_grad for n, p in named if adapter.part_of(n) == "projector")
+    assert adapter.module.cache is not None  # frozen, so cached
+    adapter.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert loaded.always_frozen == ("audio_encoder",)

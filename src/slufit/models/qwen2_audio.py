@@ -213,6 +213,8 @@ class LALMAdapter:
     base_name: str | None = None
     cache_dir: str | None = None  # disk folder for the encoder cache (memory only when None)
     use_encoder_cache: bool = True
+    # Parts that stay frozen whatever set_trainable asks (the tiny default keeps its Whisper encoder).
+    always_frozen: tuple[str, ...] = ()
     family: Family = field(init=False)
     module: LALMModule = field(init=False)
 
@@ -303,11 +305,13 @@ class LALMAdapter:
 
     def set_trainable(self, audio_encoder: bool, projector: bool, language_model: bool) -> None:
         wanted = {"audio_encoder": audio_encoder, "projector": projector, "language_model": language_model}
+        wanted = {part: on and part not in self.always_frozen for part, on in wanted.items()}
+        audio_encoder = wanted["audio_encoder"]
         lora = hasattr(self.module.net, "peft_config")
         for name, param in self.module.hf.named_parameters():
             part = self.part_of(name)
             if lora and part == "language_model":
-                param.requires_grad = language_model and "lora_" in name
+                param.requires_grad = wanted["language_model"] and "lora_" in name
             else:
                 param.requires_grad = wanted.get(part, False)
         self._trained_parts |= {part for part, on in wanted.items() if on}
@@ -352,7 +356,7 @@ class LALMAdapter:
         out_dir.mkdir(parents=True, exist_ok=True)
         hf = self.module.hf
         info: dict[str, Any] = {"family": self.family.name, "transcript_first": self.transcript_first,
-                                "lora": self.lora, "base": None}
+                                "lora": self.lora, "base": None, "always_frozen": list(self.always_frozen)}
         if self.lora is not None:
             self.module.net.save_pretrained(out_dir / "adapter")  # LoRA weights only (safetensors)
             extra = {n: p.detach().cpu().contiguous() for n, p in hf.named_parameters()
@@ -424,18 +428,25 @@ def load_saved(path: Path, device: str | torch.device | None = None, dtype: torc
     options.pop("transcript_first", None)  # a saved model keeps the target format it was trained with
     adapter = LALMAdapter(model, tokenizer, processor=processor, feature_extractor=feature_extractor,
                           transcript_first=info["transcript_first"], lora=None,
+                          always_frozen=tuple(info.get("always_frozen", ())),
                           base_name=info["base"] if info["base"] != "base" else None, **options)
     if info["lora"] is not None:
         from peft import PeftModel
 
         net = PeftModel.from_pretrained(model, path / "adapter", is_trainable=True)
+        trained: set[str] = set()
         if (path / "non_lora.safetensors").is_file():
             from safetensors.torch import load_file
-            missing = model.load_state_dict(load_file(path / "non_lora.safetensors"), strict=False)
-            del missing
+
+            extra = load_file(path / "non_lora.safetensors")
+            model.load_state_dict(extra, strict=False)
+            trained = {adapter.part_of(name) for name in extra}
         adapter.lora = info["lora"]
         adapter.module = LALMModule(net, family)
-        adapter.set_trainable(True, True, True)
+        adapter.set_trainable(audio_encoder=False, projector=False, language_model=True)
+        # What a later save must write besides the adapter: the parts trained before this save, and
+        # whatever set_trainable unfreezes from now on.
+        adapter._trained_parts = trained | {"language_model"}
     return adapter
 
 

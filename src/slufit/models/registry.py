@@ -24,6 +24,10 @@ MODELS: dict[str, str] = {
     "tiny": "slufit.models.registry:tiny_folder",
 }
 
+# Parts a known model never trains, whatever the scheme asks: the tiny default keeps its
+# Whisper-initialised encoder frozen (DESIGN.md), so its outputs are always cached.
+ALWAYS_FROZEN: dict[str, tuple[str, ...]] = {"tiny": ("audio_encoder",)}
+
 # transformers model_type -> how the adapter reads it.
 _MODEL_TYPES = {"qwen2_audio": "qwen2-audio", "qwen2_5_omni": "qwen2.5-omni", "qwen2_5_omni_thinker": "qwen2.5-omni"}
 
@@ -82,7 +86,7 @@ def load_model(name_or_path: str | Path, lora: dict | None = None, dtype: torch.
             model.to(device)
         base = str(path.resolve()) if path.is_dir() else source
         adapter = LALMAdapter(model, tokenizer, processor=processor, feature_extractor=feature_extractor,
-                              lora=lora, base_name=base, **options)
+                              lora=lora, base_name=base, always_frozen=ALWAYS_FROZEN.get(name, ()), **options)
     if gradient_checkpointing:
         adapter.module.hf.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         adapter.module.hf.config.use_cache = False
