@@ -95,8 +95,8 @@ class PretrainConfig:
                 raise SlufitError(f"pretrain: {name} must be >= 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise SlufitError(f"pretrain: lr must be > 0, got {self.lr}")
-        try:
-            TinySizes(**self.sizes)
+        try:  # every size spelled out, so equal models hash equal
+            self.sizes = asdict(TinySizes(**self.sizes))
         except TypeError as err:
             raise SlufitError(f"pretrain: sizes: {err}") from None
 
@@ -122,9 +122,12 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> Pretr
         if not sep:
             raise SlufitError(f"override {override!r}: expected key=value, e.g. steps=300")
         value = yaml.safe_load(raw)
-        if "." in key:  # sizes.hidden=128, objectives.text_copy=0.5
+        if "." in key:  # sizes.hidden=128, objectives.text_copy=0.5: change one entry, keep the others
             section, _, sub = key.partition(".")
-            data.setdefault(section, {})[sub] = value
+            default = next((f.default_factory() for f in fields(PretrainConfig) if f.name == section), None)
+            if not isinstance(default, dict):
+                raise SlufitError(f"override {override!r}: {section} is not a section (sizes, objectives)")
+            data.setdefault(section, default)[sub] = value
         else:
             data[key] = value
     known = {f.name for f in fields(PretrainConfig)}
