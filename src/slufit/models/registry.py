@@ -118,8 +118,10 @@ def _from_pretrained(source: str, dtype: torch.dtype, trust_remote_code: bool, a
     if family == "qwen2-audio":
         model = transformers.Qwen2AudioForConditionalGeneration.from_pretrained(source, **kwargs)
         processor = transformers.Qwen2AudioProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
-        if tokenizer.chat_template is None:  # the hub keeps it on the processor
-            tokenizer.chat_template = processor.chat_template
+        if tokenizer.chat_template is None:  # the hub keeps it on the processor; the base model has none
+            from slufit.models.tokenizer import CHAT_TEMPLATE
+
+            tokenizer.chat_template = processor.chat_template or CHAT_TEMPLATE
         return model, tokenizer, processor, feature_extractor
     if config.model_type == "qwen2_5_omni_thinker":
         model = transformers.Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(source, **kwargs)
