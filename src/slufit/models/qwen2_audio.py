@@ -180,8 +180,14 @@ class LALMModule(nn.Module):
         outputs: list[torch.Tensor | None] = [self.cache.get(int(k)) for k in audio_keys.tolist()]
         missing = [i for i, out in enumerate(outputs) if out is None]
         if missing:
-            with torch.no_grad():
-                computed = self.family.encode(hf, input_features[missing], feature_attention_mask[missing])
+            tower = hf.model.audio_tower
+            was_training = tower.training
+            tower.eval()  # a cached output must not depend on dropout drawn when it was computed
+            try:
+                with torch.no_grad():
+                    computed = self.family.encode(hf, input_features[missing], feature_attention_mask[missing])
+            finally:
+                tower.train(was_training)
             for i, out in zip(missing, computed):
                 self.cache.put(int(audio_keys[i]), out)
                 outputs[i] = out
