@@ -63,7 +63,9 @@ def load_model(name_or_path: str | Path, lora: dict | None = None, dtype: torch.
     from slufit.models.qwen2_audio import LALMAdapter, MODEL_INFO, load_saved
 
     if isinstance(dtype, str):
-        dtype = getattr(torch, dtype, None) or _bad(f"unknown dtype {dtype!r}")
+        if not isinstance(getattr(torch, dtype, None), torch.dtype):
+            raise SlufitError(f"unknown dtype {dtype!r}; use e.g. bfloat16, float16, float32")
+        dtype = getattr(torch, dtype)
     dtype = dtype or default_dtype(device)
     options: dict[str, Any] = {"transcript_first": transcript_first, "cache_dir": encoder_cache_dir,
                                "use_encoder_cache": use_encoder_cache}
@@ -91,10 +93,6 @@ def load_model(name_or_path: str | Path, lora: dict | None = None, dtype: torch.
         adapter.module.hf.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         adapter.module.hf.config.use_cache = False
     return adapter
-
-
-def _bad(message: str):
-    raise SlufitError(message)
 
 
 def _from_pretrained(source: str, dtype: torch.dtype, trust_remote_code: bool, attn_implementation: str):
