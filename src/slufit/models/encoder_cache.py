@@ -77,6 +77,13 @@ class EncoderCache:
             self.hits += 1
         return value
 
+    def peek(self, key: int) -> torch.Tensor | None:
+        """Like `get`, without counting a hit or a miss (collate looks ahead with it)."""
+        hits, misses = self.hits, self.misses
+        value = self.get(key)
+        self.hits, self.misses = hits, misses
+        return value
+
     def put(self, key: int, features: torch.Tensor) -> None:
         value = features.detach().to("cpu").contiguous()
         self._memory[key] = value

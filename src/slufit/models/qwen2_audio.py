@@ -163,7 +163,10 @@ class LALMModule(nn.Module):
         batch = {"input_ids": input_ids, "attention_mask": attention_mask, "input_features": input_features,
                  "feature_attention_mask": feature_attention_mask}
         embeds = None
-        if input_features is not None and self.cache is not None and audio_keys is not None:
+        if audio_keys is not None and input_features is None and self.cache is None:
+            raise RuntimeError("this speech batch was collated from the encoder cache, which is now off "
+                               "(audio encoder unfrozen?); collate the batch again")
+        if self.cache is not None and audio_keys is not None:
             embeds = self.merged_embeddings(input_ids, input_features, feature_attention_mask, audio_keys)
         hidden = self.family.body(self.hf, batch, embeds)
         # Only positions that predict a target token go through the LM head: the prompt never counts,
@@ -179,6 +182,9 @@ class LALMModule(nn.Module):
         hf = self.hf
         outputs: list[torch.Tensor | None] = [self.cache.get(int(k)) for k in audio_keys.tolist()]
         missing = [i for i, out in enumerate(outputs) if out is None]
+        if missing and input_features is None:
+            raise RuntimeError(f"{len(missing)} recordings left the encoder cache between collate and loss "
+                               "(was set_trainable called in between?); collate the batch again")
         if missing:
             tower = hf.model.audio_tower
             was_training = tower.training
@@ -259,8 +265,12 @@ class LALMAdapter:
         return format_target(item.example, self.transcript_first) + IM_END
 
     def collate(self, items: Sequence[SLUItem], with_targets: bool = True) -> dict[str, torch.Tensor]:
+        """A training batch (with targets), or a generation batch (without; always with audio features,
+        since generation runs the transformers class's own audio path)."""
         prompts = [self.prompt(item) for item in items]
-        return self._batch(items, prompts, [self.target(item) for item in items] if with_targets else None)
+        if not with_targets:
+            return self._batch(items, prompts, None, from_cache=False)
+        return self._batch(items, prompts, [self.target(item) for item in items])
 
     def collate_rehearsal(self, items: Sequence[SLUItem]) -> dict[str, torch.Tensor]:
         """Speech -> transcript batches (the tiny default's pretraining objective, same prompt), for
@@ -270,15 +280,25 @@ class LALMAdapter:
         prompts = [self.prompt(item, INSTRUCTIONS["speech_transcript"]) for item in items]
         return self._batch(items, prompts, [item.example.text + IM_END for item in items])
 
-    def _batch(self, items: Sequence[SLUItem], prompts: list[str], targets: list[str] | None) -> dict:
+    def _batch(self, items: Sequence[SLUItem], prompts: list[str], targets: list[str] | None,
+               from_cache: bool = True) -> dict:
         modalities = {item.modality for item in items}
         if len(modalities) != 1:
             raise ValueError(f"a batch holds one modality, got {sorted(modalities)}")
         texts = [p + t for p, t in zip(prompts, targets)] if targets is not None else prompts
         if modalities == {"speech"}:
-            waves = [self._wave(item.audio_path) for item in items]
-            batch = self.family.featurize(self, texts, waves)
-            batch["audio_keys"] = torch.tensor([recording_key(item.audio_path) for item in items])
+            keys = [recording_key(item.audio_path) for item in items]
+            cache = self.module.cache
+            cached = [cache.peek(k) for k in keys] if cache is not None and from_cache else [None]
+            if all(c is not None for c in cached):
+                # Every recording's encoder output is cached: skip reading audio and computing log-mel
+                # features (as costly as a GPU step for a 7B model); expand placeholders as the processor does.
+                token = self.family.audio_token
+                texts = [t.replace(token, token * len(c), 1) for t, c in zip(texts, cached)]
+                batch = dict(self.tokenizer(texts, padding=True, return_tensors="pt", add_special_tokens=False))
+            else:
+                batch = self.family.featurize(self, texts, [self._wave(item.audio_path) for item in items])
+            batch["audio_keys"] = torch.tensor(keys)
         else:
             batch = dict(self.tokenizer(texts, padding=True, return_tensors="pt", add_special_tokens=False))
         batch = {k: v for k, v in batch.items() if k in _BATCH_KEYS}
