@@ -55,6 +55,7 @@ def test_report_numbers_equal_the_inputs(tmp_path):
     study_row = next(line for line in report.splitlines() if line.startswith("| curriculum 2 % | 85.74"))
     assert "97.3 % / 95.6 %" in study_row  # 85.74/88.13, 73.35/76.75
     assert "77.8 % / 70.0 %" in study_row  # ours: 70/90, 56/80
+    assert study_row.endswith("| -25.6 |")  # 70.0 - 95.6
     assert "## Reproduction" in report and "abc1234" in report
     assert (grid / "slu_f1_vs_fraction.png").exists()
 

@@ -238,27 +238,32 @@ def _p(value: float | None) -> str:
 
 
 def reference_section(cells: list[Cell], reference_scheme: str) -> list[str]:
-    """The study's SLURP figures beside ours, both as raw numbers and as shares of their own 100 % figure."""
+    """The study's SLURP figures beside ours, both as raw numbers and as shares of their own 100 % figure,
+    and the gap between the two shares: where it is near 0 the embedded model reproduces the study's shape."""
     ours = {(c.scheme, c.fraction): c for c in cells}
     full = reference_cell(cells, reference_scheme)
     ref_int, ref_slu = REFERENCE_STUDY[REFERENCE_FULL]
     lines = [
         "| Row | Study intent acc. | Study SLU-F1 | Study share of 100 % (intent / SLU-F1) "
-        "| Ours intent acc. | Ours SLU-F1 | Our share of 100 % (intent / SLU-F1) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| Ours intent acc. | Ours SLU-F1 | Our share of 100 % (intent / SLU-F1) | Share gap, SLU-F1 (pts) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for (scheme, fraction), (s_int, s_slu) in REFERENCE_STUDY.items():
         c = ours.get((scheme, fraction))
         o_int = c.mean["intent_acc"] if c else None
         o_slu = c.mean["slu_f1"] if c else None
-        our_share = "–"
+        our_share, gap = "–", "–"
         if full is not None:
             our_share = f"{share(o_int, full.mean['intent_acc'])} / {share(o_slu, full.mean['slu_f1'])}"
+            if o_slu is not None and full.mean["slu_f1"]:
+                gap = f"{100 * o_slu / full.mean['slu_f1'] - 100 * s_slu / ref_slu:+.1f}"
         lines.append(
             f"| {ROW_LABELS[scheme]} {fraction:g} % | {s_int:.2f} | {s_slu:.2f} "
             f"| {share(s_int, ref_int)} / {share(s_slu, ref_slu)} "
-            f"| {fmt(o_int)} | {fmt(o_slu)} | {our_share} |"
+            f"| {fmt(o_int)} | {fmt(o_slu)} | {our_share} | {gap} |"
         )
+    lines += ["", "Share gap: our share of the 100 % SLU-F1 minus the study's; negative where limited speech "
+              "costs the embedded model more than it cost Qwen2-Audio-7B."]
     return lines
 
 
