@@ -269,8 +269,8 @@ def train(config: Config, resume: bool = False, load: Callable[..., Any] | None 
                 state.train_seconds = time.time() - started
                 save_checkpoint(accelerator, run_dir, state)
         bar.close()
-        accelerator.print(f"stage {stage_index + 1}/{len(stages)} {stage.name} done at step {state.step}; "
-                          f"evaluating on dev")
+        accelerator.print(f"stage {stage_index + 1}/{len(stages)} {stage.name} done at step {state.step}"
+                          + ("; evaluating on dev" if dev else ""))
         metrics = _evaluate(model, config, dev, f"stage{stage_index + 1}-{stage.name}.dev", run_dir, accelerator,
                             config.eval.dev_limit) if dev else {}
         state.stages_done.append({"stage": stage.name, "step": state.step, "metrics": metrics})
