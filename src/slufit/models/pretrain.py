@@ -291,7 +291,9 @@ def _encode(model, processor, paths: list[Path], durations: list[float], batch_s
 
     order = sorted(range(len(paths)), key=lambda i: durations[i])
     out: list[torch.Tensor | None] = [None] * len(paths)
-    for start in range(0, len(order), batch_size):
+    from tqdm import tqdm
+
+    for start in tqdm(range(0, len(order), batch_size), desc="encoding", unit="batch", leave=False):
         chunk = order[start: start + batch_size]
         audio = [load_audio(paths[i]) for i in chunk]
         inputs = processor.feature_extractor(audio, sampling_rate=SAMPLING_RATE, padding="max_length",
