@@ -78,10 +78,11 @@ def test_cache_key_follows_config_and_data(tmp_path, corpus):
 
 
 def test_config_overrides_and_validation(tmp_path):
-    config = pretrain.load_config(None, ["steps=5", "locales=[en-US]", "sizes.hidden=64", "objectives.text_copy=0"])
-    assert (config.steps, config.locales, config.sizes["hidden"]) == (5, ["en-US"], 64)
+    config = pretrain.load_config(None, ["steps=5", "locales=[en-US]", "sizes.hidden=64", "objectives.text_copy=0",
+                                         "lr=3e-3"])
+    assert (config.steps, config.locales, config.sizes["hidden"], config.lr) == (5, ["en-US"], 64, 0.003)
     assert config.objectives == {"speech_transcript": 1.0, "text_copy": 0}
-    for bad in (["stepz=5"], ["objectives.asr=1"], ["steps=0"], ["sizes.width=3"], ["steps"]):
+    for bad in (["stepz=5"], ["objectives.asr=1"], ["steps=0"], ["sizes.width=3"], ["steps"], ["lr=fast"]):
         with pytest.raises(SlufitError):
             pretrain.load_config(None, bad)
     with pytest.raises(SlufitError, match="pretrain.jsonl"):

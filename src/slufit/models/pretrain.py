@@ -86,6 +86,11 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         from slufit.models.tiny import TinySizes
 
+        for name in ("lr", "weight_decay"):  # YAML reads 3e-3 (no dot) as a string
+            try:
+                setattr(self, name, float(getattr(self, name)))
+            except (TypeError, ValueError):
+                raise SlufitError(f"pretrain: {name} must be a number, got {getattr(self, name)!r}") from None
         if not self.locales:
             raise SlufitError("pretrain: locales is empty")
         unknown = sorted(set(self.objectives) - set(OBJECTIVES))
