@@ -28,7 +28,7 @@ def corpus(tmp_path_factory):
 
 def _config(tmp_path, corpus) -> dict:
     return {
-        "locales": ["en-US"], "corpus": str(corpus), "utterances_per_locale": 8, "heldout_per_locale": 2,
+        "locales": ["en-US"], "tokenizer_locales": ["en-US"], "corpus": str(corpus), "utterances_per_locale": 8, "heldout_per_locale": 2,
         "objectives": {"speech_transcript": 1.0, "text_copy": 0.5}, "steps": 30, "batch_size": 4, "lr": 1e-2,
         "warmup_steps": 2, "sizes": SMALL, "max_new_tokens": 8, "threads": 1, "cache_dir": str(tmp_path / "cache"),
     }
