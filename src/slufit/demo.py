@@ -160,7 +160,8 @@ def pretrain_stage(stages: Stages, corpus: Path, sizes: DemoSizes, threads: int)
     from slufit.models.pretrain import PretrainConfig, pretrain
 
     start = stages.header("3", "pretrain", "tiny model learns to read audio (cached)")
-    config = PretrainConfig(locales=list(LOCALES), corpus=str(corpus.resolve()),
+    # The tokenizer learns the text of the locales the demo builds (the corpus holds no others).
+    config = PretrainConfig(locales=list(LOCALES), tokenizer_locales=list(LOCALES), corpus=str(corpus.resolve()),
                             utterances_per_locale=sizes.pretrain_utterances, heldout_per_locale=sizes.pretrain_heldout,
                             steps=sizes.pretrain_steps, batch_size=sizes.pretrain_batch,
                             warmup_steps=min(50, max(1, sizes.pretrain_steps // 10)),
