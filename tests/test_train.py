@@ -157,7 +157,9 @@ def test_same_seed_same_data_same_weights_and_metrics(setup):
 
 
 def _slufit(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TQDM_DISABLE": "1"}
+    # The subprocess computes with as many threads as this process: float sums then agree bit for bit
+    # with the in-process reference run.
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TQDM_DISABLE": "1", "OMP_NUM_THREADS": str(torch.get_num_threads())}
     return subprocess.Popen([sys.executable, "-m", "slufit.cli", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env)
 

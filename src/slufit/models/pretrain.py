@@ -397,9 +397,19 @@ def pretrain(config: PretrainConfig, log=print) -> Path:
     The folder holds `model/` (transformers folder), `config.yaml`, `version.json`, `metrics.json`,
     `predictions.jsonl` and, written last, `summary.json` with "done": true.
     """
+    # torch's thread count is process-wide: give it back afterwards, so that what runs next in this
+    # process (a training run, a test) computes with the threads it would have had anyway.
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(config.threads or free_cores())
+    try:
+        return _pretrain(config, log)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _pretrain(config: PretrainConfig, log) -> Path:
     from slufit.models.tiny import TinySizes, build_tiny, count_parameters, save_tiny
 
-    torch.set_num_threads(config.threads or free_cores())
     corpus, train, heldout = _pools(config)
     texts = _tokenizer_texts(corpus, config.tokenizer_locales)
     out = Path(config.cache_dir) / "tiny" / run_key(config, train, heldout, texts)
