@@ -1,5 +1,8 @@
-"""Atomic file writing: write to a temporary file in the same folder, then rename,
-so that a crash or a bad input never leaves half a file where a good one was."""
+"""File helpers shared by every reader and writer.
+
+Atomic writing: write to a temporary file in the same folder, then rename, so that a crash
+or a bad input never leaves half a file where a good one was. Reading: JSON and JSONL whose
+errors name the file and line."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-from slufit.errors import SlufitError
+from slufit.errors import DataError, SlufitError
 
 
 @contextlib.contextmanager
@@ -53,3 +56,47 @@ def read_json(path: str | os.PathLike) -> Any:
         raise SlufitError(f"{path}: no such file") from err
     except json.JSONDecodeError as err:
         raise SlufitError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from err
+
+
+def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSONL file.
+
+    Every problem a line can have (not UTF-8, invalid or too deeply nested JSON, not an object)
+    raises DataError("FILE:LINE: reason"); callers add their own checks of the object.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DataError(f"{path}:{number}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path}:{number}: invalid JSON ({err.msg} at column {err.colno})") from None
+            except RecursionError:
+                raise DataError(f"{path}:{number}: JSON nested too deeply") from None
+            if not isinstance(obj, dict):
+                raise DataError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
+            yield number, obj
+
+
+def read_yaml_mapping(path: str | os.PathLike) -> dict[str, Any]:
+    """A YAML config file's top-level mapping (empty file: {}); errors name the file."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise SlufitError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise SlufitError(f"{path}: invalid YAML ({err})") from None
+    if not isinstance(data, dict):
+        raise SlufitError(f"{path}: expected a mapping at the top level")
+    return data

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from slufit.errors import DataError
-from slufit.files import atomic_open
+from slufit.files import atomic_open, read_jsonl
 
 LOCALE_PATTERN = re.compile(r"^[a-z]{2,3}-[A-Z]{2}$")
 
@@ -174,31 +174,17 @@ def read_examples(path: str | os.PathLike) -> list[Example]:
 
     Raises DataError("FILE:LINE: reason") on the first bad line, and checks that ids are unique.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
     examples: list[Example] = []
     seen: dict[str, int] = {}
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise DataError(f"{path}:{number}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-            if not line.strip():
-                continue
-            try:
-                example = Example.from_dict(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{number}: invalid JSON ({err.msg} at column {err.colno})") from None
-            except RecursionError:
-                raise DataError(f"{path}:{number}: JSON nested too deeply") from None
-            except ValueError as err:
-                raise DataError(f"{path}:{number}: {err}") from None
-            if example.id in seen:
-                raise DataError(f"{path}:{number}: duplicate id {example.id!r} (first on line {seen[example.id]})")
-            seen[example.id] = number
-            examples.append(example)
+    for number, obj in read_jsonl(path):
+        try:
+            example = Example.from_dict(obj)
+        except ValueError as err:
+            raise DataError(f"{path}:{number}: {err}") from None
+        if example.id in seen:
+            raise DataError(f"{path}:{number}: duplicate id {example.id!r} (first on line {seen[example.id]})")
+        seen[example.id] = number
+        examples.append(example)
     return examples
 
 

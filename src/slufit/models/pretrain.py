@@ -40,7 +40,7 @@ import yaml
 import slufit
 from slufit.data.example import Example, read_examples
 from slufit.errors import SlufitError
-from slufit.files import atomic_open, read_json, write_json
+from slufit.files import atomic_open, read_json, read_yaml_mapping, write_json
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "tiny" / "pretrain.yaml"
 INSTRUCTIONS = {
@@ -119,15 +119,7 @@ class PretrainConfig:
 
 def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> PretrainConfig:
     """A YAML file (flat keys; `sizes` is a mapping) plus `key=value` overrides (values parsed as YAML)."""
-    data: dict = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise SlufitError(f"{path}: no such config file")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as err:
-            raise SlufitError(f"{path}: invalid YAML ({err})") from None
+    data = read_yaml_mapping(path) if path is not None else {}
     for override in overrides:
         key, sep, raw = override.partition("=")
         if not sep:

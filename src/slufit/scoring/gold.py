@@ -23,6 +23,7 @@ from typing import Any, Iterable
 
 from slufit.data.example import Example, read_examples
 from slufit.errors import DataError
+from slufit.files import read_jsonl
 
 _SLURP_ID = re.compile(r"^slurp-(\d+)$")
 
@@ -54,25 +55,19 @@ def _slurp_label(obj: dict[str, Any]) -> dict[str, Any]:
 def _read_slurp(path: Path, mode: str) -> GoldSet:
     gold = GoldSet(mode)
     seen: dict[str, int] = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                label = _slurp_label(obj)
-                keys = [str(obj["slurp_id"])] if mode == "text" else [r["file"] for r in obj["recordings"]]
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{number}: invalid JSON ({err.msg} at column {err.colno})") from None
-            except (KeyError, IndexError, TypeError, AttributeError) as err:
-                raise DataError(f"{path}:{number}: not a SLURP example ({type(err).__name__}: {err})") from None
-            for key in keys:
-                if key in seen:
-                    raise DataError(f"{path}:{number}: duplicate key {key!r} (first on line {seen[key]})")
-                seen[key] = number
-                gold.items.append(((key,), len(gold.labels)))
-            gold.labels.append(label)
-            gold.locales.append("en-US")
+    for number, obj in read_jsonl(path):
+        try:
+            label = _slurp_label(obj)
+            keys = [str(obj["slurp_id"])] if mode == "text" else [r["file"] for r in obj["recordings"]]
+        except (KeyError, IndexError, TypeError, AttributeError) as err:
+            raise DataError(f"{path}:{number}: not a SLURP example ({type(err).__name__}: {err})") from None
+        for key in keys:
+            if key in seen:
+                raise DataError(f"{path}:{number}: duplicate key {key!r} (first on line {seen[key]})")
+            seen[key] = number
+            gold.items.append(((key,), len(gold.labels)))
+        gold.labels.append(label)
+        gold.locales.append("en-US")
     return gold
 
 
@@ -142,26 +137,16 @@ def read_predictions(path: str | os.PathLike, text: bool = False) -> dict[str, d
     Fillers are kept as written: the toolkit compares them exactly. A key seen twice keeps its
     last line, as the toolkit does. A bad line raises DataError naming the file and line.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
     key_names = ("slurp_id", "id") if text else ("file",)
     out: dict[str, dict[str, Any]] = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{number}: invalid JSON ({err.msg} at column {err.colno})") from None
-            problem = _check_prediction(obj)
-            key = next((obj[k] for k in key_names if k in obj), None)
-            if problem is None and not isinstance(key, (str, int)):
-                problem = f"missing key field {' or '.join(repr(k) for k in key_names)}"
-            if problem:
-                hint = " (use --load-gold for slurp_id predictions)" if not text and "slurp_id" in obj else ""
-                raise DataError(f"{path}:{number}: {problem}{hint}")
-            out[str(key)] = {"scenario": obj["scenario"], "action": obj["action"],
-                             "entities": [{"type": e["type"], "filler": e["filler"]} for e in obj["entities"]]}
+    for number, obj in read_jsonl(path):
+        problem = _check_prediction(obj)
+        key = next((obj[k] for k in key_names if k in obj), None)
+        if problem is None and not isinstance(key, (str, int)):
+            problem = f"missing key field {' or '.join(repr(k) for k in key_names)}"
+        if problem:
+            hint = " (use --load-gold for slurp_id predictions)" if not text and "slurp_id" in obj else ""
+            raise DataError(f"{path}:{number}: {problem}{hint}")
+        out[str(key)] = {"scenario": obj["scenario"], "action": obj["action"],
+                         "entities": [{"type": e["type"], "filler": e["filler"]} for e in obj["entities"]]}
     return out

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from slufit.errors import SlufitError
+from slufit.files import read_yaml_mapping
 
 SCHEMES = ("text_only", "speech_only", "mix", "curriculum", "crosslingual")
 CURRICULUM_KINDS = ("two_stage", "ramp")
@@ -310,17 +311,7 @@ def config_from_dict(data: dict, source: str = "config") -> Config:
 
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
     """Read a YAML config, apply `key=value` overrides, validate; errors name the file and field."""
-    data: dict = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise SlufitError(f"{path}: no such config file")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as err:
-            raise SlufitError(f"{path}: invalid YAML ({err})") from None
-        if not isinstance(data, dict):
-            raise SlufitError(f"{path}: expected a mapping at the top level")
+    data = read_yaml_mapping(path) if path is not None else {}
     for override in overrides:
         apply_override(data, override)
     config = config_from_dict(data, str(path) if path else "config")

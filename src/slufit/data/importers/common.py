@@ -8,7 +8,6 @@ source has validated, so a bad line never leaves a partial output behind.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any, Iterator
 from slufit.data.audio import duration_seconds
 from slufit.data.example import Example, Recording
 from slufit.errors import DataError
+from slufit.files import read_jsonl  # noqa: F401  (the importers' JSONL reader, re-exported)
 
 # The opening of an annotated span, e.g. "[date : " in "[date : next tuesday]".
 _SPAN_OPEN = re.compile(r"\[\s*([^\[\]:]+?)\s*:\s*")
@@ -92,25 +92,6 @@ def build_example(fields: dict[str, Any], where: str) -> Example:
         raise DataError(f"{where}: {err}") from None
 
 
-def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line; DataError names the file and line."""
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise DataError(f"{path}:{number}: not UTF-8 text ({err.reason})") from None
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{number}: invalid JSON ({err.msg} at column {err.colno})") from None
-            if not isinstance(obj, dict):
-                raise DataError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
-            yield number, obj
 
 
 def read_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
