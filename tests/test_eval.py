@@ -59,3 +59,11 @@ def test_slufit_eval_on_a_run_writes_slurp_predictions_and_metrics(tmp_path, cap
         assert len(read_predictions(folder / "predictions.jsonl", text=modality == "text")) == 2
     assert "intent" in capsys.readouterr().out
     assert cli_main(["eval", "--run", str(tmp_path / "nope"), "--data", str(corpus["dev"]), "--modality", "text"]) == 2
+
+
+def test_headline_shows_both_intervals_from_the_scorer_keys():
+    from slufit.train.evaluate import headline
+
+    metrics = {"intent": {"f1": 0.5}, "slu_f1": {"f1": 0.25}, "n": 4, "parse_failures": 1,
+               "ci": {"intent_accuracy": {"low": 0.4, "high": 0.6}, "slu_f1": {"low": 0.2, "high": 0.3}}}
+    assert headline(metrics) == "intent 50.00 [40.00, 60.00], SLU-F1 25.00 [20.00, 30.00] (n=4, parse failures 1)"

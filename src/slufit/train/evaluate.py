@@ -111,7 +111,7 @@ def headline(metrics: dict[str, Any]) -> str:
     ci = metrics.get("ci", {})
     parts = []
     for name, value in (("intent", metrics["intent"]["f1"]), ("SLU-F1", metrics["slu_f1"]["f1"])):
-        interval = ci.get("intent_acc" if name == "intent" else "slu_f1")
+        interval = ci.get("intent_accuracy" if name == "intent" else "slu_f1")
         text = f"{name} {100 * value:.2f}"
         if isinstance(interval, dict) and "low" in interval:
             text += f" [{100 * interval['low']:.2f}, {100 * interval['high']:.2f}]"
