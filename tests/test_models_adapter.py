@@ -319,6 +319,35 @@ def test_rehearsal_batches_target_the_transcript(tokenizer, audio):
     assert adapter.loss(batch).item() > 0
 
 
+def test_transcript_first_rehearsal_targets_the_transcript_opening_in_the_slu_prompt(tokenizer, audio):
+    from slufit.target import instruction, transcript_prefix
+
+    adapter = make("qwen2-audio", tokenizer, transcript_first=True)
+    items = speech_items(audio)
+    batch = adapter.collate_rehearsal(items)
+    for row, item in enumerate(items):
+        labels = batch["labels"][row]
+        target = tokenizer.decode(labels[labels != IGNORE])
+        assert target == transcript_prefix(item.example.text)  # no labels, no end token
+        assert format_target(item.example, transcript_first=True).startswith(target)
+    assert instruction(True) in tokenizer.decode(batch["input_ids"][0])
+    assert adapter.loss(batch).item() > 0
+
+
+def test_blind_text_items_leave_the_transcript_out_of_training_prompts_only(tokenizer):
+    items = [SLUItem(e, "text") for e in EXAMPLES]
+    adapter = make("qwen2-audio", tokenizer, transcript_first=True, blind_text=1.0)
+    train = tokenizer.batch_decode(adapter.collate(items)["input_ids"])
+    assert not any("Transcript:" in row for row in train)
+    generation = tokenizer.batch_decode(adapter.collate(items, with_targets=False)["input_ids"])
+    assert all("Transcript:" in row for row in generation)
+    half = make("qwen2-audio", tokenizer, transcript_first=True, blind_text=0.5)
+    blind = [half._blind(item) for item in items]
+    assert blind == [half._blind(item) for item in items]  # a fixed subset
+    plain = make("qwen2-audio", tokenizer, blind_text=1.0)  # only with the transcript-first target
+    assert all("Transcript:" in row for row in tokenizer.batch_decode(plain.collate(items)["input_ids"]))
+
+
 def test_gradient_checkpointing_and_dtype_options_keep_the_loss(tokenizer, tmp_path):
     from slufit.models.registry import load_model
 

@@ -58,6 +58,24 @@ def test_report_numbers_equal_the_inputs(tmp_path):
     assert study_row.endswith("| -25.6 |")  # 70.0 - 95.6
     assert "## Reproduction" in report and "abc1234" in report
     assert (grid / "slu_f1_vs_fraction.png").exists()
+    # The regime verdict: text-only 50/90 = 55.6 % of the intent accuracy (< 70 %), best at 2 % 56/80 = 70.0 %.
+    verdict = next(line for line in report.splitlines() if line.startswith("**Regime:**"))
+    assert "not in the study's regime" in verdict
+    assert "text-only reaches 55.6 %" in verdict and "(curriculum) reaches 70.0 %" in verdict
+
+
+def test_regime_verdict_when_text_carries_over():
+    from slufit.grid.report import Cell, regime_verdict
+
+    def cell(scheme, fraction, intent, slu):
+        return Cell(scheme, fraction, [0], {"intent_acc": intent, "slu_f1": slu}, {}, 0, 1.0)
+
+    cells = [cell("text_only", 0.0, 80.0, 70.0), cell("mix", 2.0, 84.0, 74.0), cell("curriculum", 2.0, 85.0, 75.0),
+             cell("mix", 5.0, 86.0, 76.0), cell("mix", 100.0, 90.0, 80.0)]
+    verdict = regime_verdict(cells, "mix")
+    assert verdict.startswith("**Regime:** this model is in the study's regime")
+    assert "88.9 %" in verdict and "93.8 %" in verdict and "95.0 %" in verdict
+    assert regime_verdict([cell("mix", 2.0, 84.0, 74.0)], "mix") is None  # no 100 % reference
 
 
 def test_results_csv_has_one_row_per_run(tmp_path):

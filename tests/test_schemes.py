@@ -199,3 +199,16 @@ def test_speech_fraction_draws_a_nested_budget(tmp_path):
         ids[fraction] = {i.example.id for i in stage.items if i.modality == "speech"}
         assert len(ids[fraction]) == round(fraction * 20)
     assert ids[0.1] < ids[0.25] < ids[0.5]
+
+
+def test_scheme_rehearsal_goes_to_every_built_in_stage(corpus, tmp_path):
+    pool = make_corpus(tmp_path, n_train=6, train_speech=6)["train"]
+    config = config_from_dict({"data": {"train": [str(corpus["train"])], "rehearsal": str(pool)},
+                               "scheme": {"name": "curriculum", "rehearsal": 0.5}, "train": {"batch_size": 4}})
+    assert [s.rehearsal for s in stage_configs(config)] == [0.5, 0.5]
+    train = Dataset.read(config.data.train)
+    text, mixed = build_schedule(config, train, set(speech_budget(config, train)["ids"]), Dataset.read([str(pool)]))
+    assert text.counts() == {"text": 16, "speech": 0, "rehearsal": 8}
+    assert mixed.counts() == {"text": 16, "speech": 4, "rehearsal": 10}
+    [only] = stage_configs(config_for(corpus, name="text_only", rehearsal=0.25))
+    assert only.rehearsal == 0.25

@@ -34,3 +34,10 @@ def format_target(example: Example, transcript_first: bool = False) -> str:
     if transcript_first:
         label = {"transcript": example.text.lower(), **label}
     return json.dumps(label, ensure_ascii=False)
+
+
+def transcript_prefix(text: str) -> str:
+    """The opening of a transcript-first target up to where the labels start:
+    '{"transcript": "...", "scenario": "'. Rehearsal items of a transcript-first model are trained on this
+    alone: it holds no label (none is known for them), only the transcript and the fixed JSON around it."""
+    return json.dumps({"transcript": text.lower()}, ensure_ascii=False)[:-1] + ', "scenario": "'

@@ -264,7 +264,45 @@ def reference_section(cells: list[Cell], reference_scheme: str) -> list[str]:
         )
     lines += ["", "Share gap: our share of the 100 % SLU-F1 minus the study's; negative where limited speech "
               "costs the embedded model more than it cost Qwen2-Audio-7B."]
-    return lines
+    verdict = regime_verdict(cells, reference_scheme)
+    return lines + (["", verdict] if verdict else [])
+
+
+# The study's regime, as shares of the 100 %-speech figures (issue 8's targets): text-only fine-tuning keeps
+# at least this share of the intent accuracy, and the best scheme at 2 % and 5 % speech this share of SLU-F1.
+REGIME_TEXT_ONLY_INTENT = 70.0
+REGIME_LOW_SPEECH_SLU = 90.0
+REGIME_FRACTIONS = (2.0, 5.0)
+
+
+def regime_verdict(cells: list[Cell], reference_scheme: str) -> str | None:
+    """One sentence: is the model in the study's regime (a pretrained LALM whose text-only fine-tuning carries
+    over to speech: the study's text-only row keeps 94.9 % of the 100 % intent accuracy, curriculum at 2 % and
+    5 % keep 95.6 % and 97.4 % of its SLU-F1)? None without a 100 % reference."""
+    full = reference_cell(cells, reference_scheme)
+    if full is None or not full.mean["intent_acc"] or not full.mean["slu_f1"]:
+        return None
+    checks, parts = [], []
+    text = next((c for c in cells if c.scheme == "text_only"), None)
+    if text is not None and text.mean["intent_acc"] is not None:
+        value = 100 * text.mean["intent_acc"] / full.mean["intent_acc"]
+        checks.append(value >= REGIME_TEXT_ONLY_INTENT)
+        parts.append(f"text-only reaches {value:.1f} % of the 100 %-speech intent accuracy "
+                     f"(target >= {REGIME_TEXT_ONLY_INTENT:g} %; the study: {100 * 83.60 / 88.13:.1f} %)")
+    for fraction in REGIME_FRACTIONS:
+        at = [c for c in cells if c.fraction == fraction and c.scheme != "text_only" and c.mean["slu_f1"] is not None]
+        if not at:
+            continue
+        best = max(at, key=lambda c: c.mean["slu_f1"])
+        value = 100 * best.mean["slu_f1"] / full.mean["slu_f1"]
+        checks.append(value >= REGIME_LOW_SPEECH_SLU)
+        parts.append(f"at {fraction:g} % speech the best scheme ({ROW_LABELS.get(best.scheme, best.scheme)}) reaches "
+                     f"{value:.1f} % of the 100 %-speech SLU-F1 (target >= {REGIME_LOW_SPEECH_SLU:g} %)")
+    if not checks:
+        return None
+    regime = ("in the study's regime (text learnt by fine-tuning carries over to speech, as in a pretrained LALM)"
+              if all(checks) else "not in the study's regime on every count")
+    return f"**Regime:** this model is {regime}: " + "; ".join(parts) + "."
 
 
 # --- the whole report ------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -36,7 +37,7 @@ from slufit.files import write_json
 from slufit.models.base import SLUItem
 from slufit.models.encoder_cache import EncoderCache, encoder_identity, recording_key
 from slufit.models.tokenizer import IM_END, ENDOFTEXT
-from slufit.target import format_target, instruction
+from slufit.target import format_target, instruction, transcript_prefix
 
 SAMPLE_RATE = 16000
 IGNORE = -100
@@ -219,6 +220,10 @@ class LALMAdapter:
     processor: Any = None  # Qwen2AudioProcessor; None for families that featurize themselves
     feature_extractor: Any = None
     transcript_first: bool = False
+    # Transcript-first training only: this share of the text items (a fixed subset, by example id) is asked
+    # without its transcript in the prompt, so the labels are learnt from the transcript the model writes
+    # itself, as it must for speech (issue 8). Evaluation prompts are never blind.
+    blind_text: float = 0.0
     lora: dict | None = None
     # Where the base weights come from (hub id or folder), when known: a LoRA save then stores
     # only the adapter; otherwise the base is saved too.
@@ -252,10 +257,12 @@ class LALMAdapter:
     def window_s(self) -> float:
         return self.feature_extractor.n_samples / SAMPLE_RATE
 
-    def prompt(self, item: SLUItem, task: str | None = None) -> str:
+    def prompt(self, item: SLUItem, task: str | None = None, blind: bool = False) -> str:
         task = task or instruction(self.transcript_first)
         if item.modality == "speech":
             content = [{"type": "audio", "audio": str(item.audio_path)}, {"type": "text", "text": task}]
+        elif blind:
+            content = [{"type": "text", "text": task}]
         else:
             content = [{"type": "text", "text": f"Transcript: {item.example.text}\n{task}"}]
         messages = [{"role": "user", "content": content}]
@@ -267,16 +274,27 @@ class LALMAdapter:
     def collate(self, items: Sequence[SLUItem], with_targets: bool = True) -> dict[str, torch.Tensor]:
         """A training batch (with targets), or a generation batch (without; always with audio features,
         since generation runs the transformers class's own audio path)."""
-        prompts = [self.prompt(item) for item in items]
         if not with_targets:
-            return self._batch(items, prompts, None, from_cache=False)
+            return self._batch(items, [self.prompt(item) for item in items], None, from_cache=False)
+        prompts = [self.prompt(item, blind=self._blind(item)) for item in items]
         return self._batch(items, prompts, [self.target(item) for item in items])
+
+    def _blind(self, item: SLUItem) -> bool:
+        if not (self.transcript_first and self.blind_text > 0 and item.modality == "text"):
+            return False
+        return zlib.crc32(item.example.id.encode()) % 10000 < self.blind_text * 10000
 
     def collate_rehearsal(self, items: Sequence[SLUItem]) -> dict[str, torch.Tensor]:
         """Speech -> transcript batches (the tiny default's pretraining objective, same prompt), for
         rehearsal stages that keep the model reading audio while it learns the SLU task from text."""
         from slufit.models.pretrain import INSTRUCTIONS
 
+        if self.transcript_first:
+            # The SLU prompt itself, and as target only the transcript the SLU target opens with
+            # ('{"transcript": "..."', no end token): the model keeps transcribing speech in the very
+            # place where, from text items, it has learnt to read the labels off the transcript.
+            prompts = [self.prompt(item) for item in items]
+            return self._batch(items, prompts, [transcript_prefix(item.example.text) for item in items])
         prompts = [self.prompt(item, INSTRUCTIONS["speech_transcript"]) for item in items]
         return self._batch(items, prompts, [item.example.text + IM_END for item in items])
 

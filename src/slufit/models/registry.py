@@ -49,7 +49,7 @@ def load_model(name_or_path: str | Path, lora: dict | None = None, dtype: torch.
                device: str | torch.device | None = None, transcript_first: bool = False,
                gradient_checkpointing: bool = False, trust_remote_code: bool = False,
                attn_implementation: str = "sdpa", encoder_cache_dir: str | None = None,
-               use_encoder_cache: bool = True):
+               use_encoder_cache: bool = True, blind_text: float = 0.0):
     """An SLUModel for a known name (`MODELS`), a folder saved by slufit or transformers, or a hub id.
 
     lora: None for full fine-tuning, or LoRA options {"r", "alpha", "dropout", "target_modules"}
@@ -59,6 +59,7 @@ def load_model(name_or_path: str | Path, lora: dict | None = None, dtype: torch.
     transcript_first: the target starts with the transcript (slufit.target).
     gradient_checkpointing: recompute activations in the backward pass (less memory, ~30 % slower).
     encoder_cache_dir: a folder where frozen-encoder outputs are also kept across runs.
+    blind_text: transcript-first training only, the share of text items asked without their transcript.
     """
     from slufit.models.qwen2_audio import LALMAdapter, MODEL_INFO, load_saved
 
@@ -68,7 +69,7 @@ def load_model(name_or_path: str | Path, lora: dict | None = None, dtype: torch.
         dtype = getattr(torch, dtype)
     dtype = dtype or default_dtype(device)
     options: dict[str, Any] = {"transcript_first": transcript_first, "cache_dir": encoder_cache_dir,
-                               "use_encoder_cache": use_encoder_cache}
+                               "use_encoder_cache": use_encoder_cache, "blind_text": blind_text}
     name = str(name_or_path)
     source = MODELS.get(name, name)
     if ":" in source and not Path(source).exists():  # a builder, imported only when asked for

@@ -110,6 +110,10 @@ class SchemeConfig:
     target_speech_count: int = 0
     # ... and whether the data is mixed in one stage (mix) or follows the curriculum above.
     order: str = "mix"
+    # Rehearsal of the pretraining objective in every stage of the built-in schemes (not in explicit
+    # `stages`, which set their own): speech->transcript items from data.rehearsal, as a share of each
+    # stage's other items (StageConfig.rehearsal). 0: none.
+    rehearsal: float = 0.0
 
     def __post_init__(self) -> None:
         _check(self.name in SCHEMES, f"scheme.name must be one of {', '.join(SCHEMES)}, got {self.name!r}")
@@ -119,6 +123,7 @@ class SchemeConfig:
         _check(self.ramp_stages >= 2, "scheme.ramp_stages must be >= 2")
         _check(self.order in ("mix", "curriculum"), "scheme.order must be mix or curriculum")
         _check(self.target_speech_count >= 0, "scheme.target_speech_count must be >= 0")
+        _check(self.rehearsal >= 0, "scheme.rehearsal must be >= 0")
         if self.name == "crosslingual":
             _check(bool(self.source_locale), "scheme.source_locale is required for crosslingual")
             _check(bool(self.target_locales), "scheme.target_locales is required for crosslingual")

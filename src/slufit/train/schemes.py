@@ -22,6 +22,7 @@ the same schedule.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from dataclasses import dataclass, field
@@ -179,7 +180,10 @@ def stage_configs(config: Config) -> list[StageConfig]:
     s = config.scheme
     if s.stages and s.name not in ("curriculum", "crosslingual"):
         raise SlufitError(f"scheme.stages is for curriculum or crosslingual, not {s.name}")
-    return SCHEMES[s.name](s)
+    stages = SCHEMES[s.name](s)
+    if s.rehearsal and not s.stages:  # explicit stages set their own rehearsal
+        stages = [dataclasses.replace(stage, rehearsal=s.rehearsal) for stage in stages]
+    return stages
 
 
 def _share(items: list[SLUItem], share: float, rng: random.Random) -> list[SLUItem]:
