@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import Any
 
 LOCALES = ("en-US", "fr-FR")
+# Locales the tiny model is pretrained to read (docs/tiny.md: a multilingual pool learns ~4x slower); their
+# pretraining utterances are also voiced as the rehearsal pool of the monolingual grid (data/<locale>/rehearsal.jsonl).
+PRETRAIN_LOCALES = ("en-US",)
 GRIDS_DIR = Path(__file__).resolve().parents[2] / "configs" / "grids"
 GRIDS = ("demo-mono", "demo-crosslingual")
 
@@ -56,11 +59,13 @@ class DemoSizes:
     target_speech: int
     # Tiny model sizes (slufit.models.tiny.TinySizes fields); empty: its defaults.
     model_sizes: tuple[tuple[str, int], ...] = ()
+    # Peak fine-tuning learning rate (curriculum's mixed stage: 0.6 x, the study's 3e-6 / 5e-6); None: the grid file's.
+    lr: float | None = None
 
 
-FULL = DemoSizes(n_train=600, n_test=200, n_pretrain=1100, pretrain_utterances=1000, pretrain_heldout=50,
-                 pretrain_steps=600, pretrain_batch=32, epochs=3, text_epochs=2, mix_epochs=1, batch_size=16,
-                 max_new_tokens=96, fractions=None, target_speech=32)
+FULL = DemoSizes(n_train=400, n_test=200, n_pretrain=2100, pretrain_utterances=2000, pretrain_heldout=50,
+                 pretrain_steps=800, pretrain_batch=16, epochs=3, text_epochs=2, mix_epochs=1, batch_size=16,
+                 max_new_tokens=80, fractions=None, target_speech=32, lr=2e-3)
 QUICK = DemoSizes(n_train=24, n_test=8, n_pretrain=28, pretrain_utterances=24, pretrain_heldout=4,
                   pretrain_steps=4, pretrain_batch=8, epochs=1, text_epochs=1, mix_epochs=1, batch_size=8,
                   max_new_tokens=16, fractions=(100,), target_speech=4,
@@ -123,13 +128,16 @@ def build_corpus_stage(stages: Stages, sizes: DemoSizes) -> Path:
     return corpus
 
 
-def speech_stage(stages: Stages, corpus: Path) -> Path:
-    """Voice every training utterance with train speakers and every test utterance with test speakers."""
+def speech_stage(stages: Stages, corpus: Path, sizes: DemoSizes) -> Path:
+    """Voice every training utterance with train speakers and every test utterance with test speakers; and the
+    pretraining utterances (the start of each PRETRAIN_LOCALES pretrain pool) as the rehearsal pool."""
     from slufit.data.example import read_examples, write_examples
     from slufit.speech.synth import synthesize_examples
 
     data = stages.out / "data"
-    params = {"corpus": _fingerprint([corpus / loc / f"{s}.jsonl" for loc in LOCALES for s in ("train", "test")])}
+    params = {"corpus": _fingerprint([corpus / loc / f"{s}.jsonl" for loc in LOCALES
+                                      for s in ("train", "test", "pretrain")]),
+              "rehearsal": sizes.pretrain_utterances}
     start = stages.header("2", "speech", "espeak-ng; train speakers -> train, test speakers -> test")
     if stages.stamp_matches("speech", params):
         stages.done("speech", start, " (cached)")
@@ -141,6 +149,12 @@ def speech_stage(stages: Stages, corpus: Path) -> Path:
                                          progress=False)
             write_examples(data / locale / f"{split}.jsonl", voiced)
             stages.console.print(f"  {locale} {split}: {len(voiced)} utterances, {pool} speakers")
+    for locale in PRETRAIN_LOCALES:  # unlabelled speech -> transcript items for rehearsal stages
+        examples = read_examples(corpus / locale / "pretrain.jsonl")[: sizes.pretrain_utterances]
+        voiced = synthesize_examples(examples, data / locale, speakers="train", cache_dir=stages.out / "cache" / "tts",
+                                     progress=False)
+        write_examples(data / locale / "rehearsal.jsonl", voiced)
+        stages.console.print(f"  {locale} rehearsal pool: {len(voiced)} pretraining utterances, train speakers")
     stages.write_stamp("speech", params)
     stages.done("speech", start)
     return data
@@ -161,7 +175,7 @@ def pretrain_stage(stages: Stages, corpus: Path, sizes: DemoSizes, threads: int)
 
     start = stages.header("3", "pretrain", "tiny model learns to read audio (cached)")
     # The tokenizer learns the text of the locales the demo builds (the corpus holds no others).
-    config = PretrainConfig(locales=list(LOCALES), tokenizer_locales=list(LOCALES), corpus=str(corpus.resolve()),
+    config = PretrainConfig(locales=list(PRETRAIN_LOCALES), tokenizer_locales=list(LOCALES), corpus=str(corpus.resolve()),
                             utterances_per_locale=sizes.pretrain_utterances, heldout_per_locale=sizes.pretrain_heldout,
                             steps=sizes.pretrain_steps, batch_size=sizes.pretrain_batch,
                             warmup_steps=min(50, max(1, sizes.pretrain_steps // 10)),
@@ -190,7 +204,8 @@ def grid_stage(stages: Stages, name: str, data: Path, model: Path, sizes: DemoSi
     if not path.is_file():
         raise SlufitError(f"{path}: the demo's grid config is missing (slufit demo runs from a source checkout)")
     grid = load_grid(path, out=stages.out / name.removeprefix("demo-"))
-    grid.data = {k: str(data.resolve() / "{locale}" / f"{k}.jsonl") for k in ("train", "test")}
+    keys = ("train", "test", "rehearsal") if "rehearsal" in grid.data else ("train", "test")
+    grid.data = {k: str(data.resolve() / "{locale}" / f"{k}.jsonl") for k in keys}
     grid.seeds = list(seeds)
     if sizes.fractions is not None and not grid.crosslingual:
         grid.fractions = [float(f) for f in sizes.fractions]
@@ -203,6 +218,8 @@ def grid_stage(stages: Stages, name: str, data: Path, model: Path, sizes: DemoSi
     overrides.update({"scheme.epochs": sizes.epochs, "scheme.text_epochs": sizes.text_epochs,
                       "scheme.mix_epochs": sizes.mix_epochs, "train.batch_size": sizes.batch_size,
                       "eval.max_new_tokens": sizes.max_new_tokens})
+    if sizes.lr is not None:
+        overrides.update({"train.lr": sizes.lr, "scheme.mix_lr": 0.6 * sizes.lr})
     grid.train_overrides = overrides
     start = stages.header(f"4{'ab'[GRIDS.index(name)]}", f"grid {name}",
                           f"{len(grid.runs())} runs into {grid.out}")
@@ -287,7 +304,7 @@ def run(args: argparse.Namespace) -> int:
     stages.console.print(f"[bold]slufit demo[/bold] -> {out} ({'quick' if args.quick else 'full'}; "
                          f"seeds {', '.join(map(str, args.seeds))}; {threads} threads)")
     corpus = build_corpus_stage(stages, sizes)
-    data = speech_stage(stages, corpus)
+    data = speech_stage(stages, corpus, sizes)
     model = pretrain_stage(stages, corpus, sizes, threads)
     grid_dirs = {}
     for name in GRIDS:

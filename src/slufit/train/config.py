@@ -321,7 +321,7 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
         apply_override(data, override)
     config = config_from_dict(data, str(path) if path else "config")
     if config.run_dir is None and path is not None:
-        config.run_dir = str(Path("runs") / path.stem)
+        config.run_dir = str(Path("runs") / Path(path).stem)
     return config
 
 
