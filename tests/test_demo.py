@@ -58,6 +58,13 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
         assert summary["done"]
         assert float(rows[name]["slu_f1"]) == pytest.approx(100 * summary["metrics"]["test-speech"]["slu_f1"]["f1"],
                                                             abs=0.006)
+        # The report's numbers are `slufit score`'s on the saved prediction file.
+        predictions = mono / name / "eval" / "test-speech" / "predictions.jsonl"
+        assert main(["score", "--gold", str(out / "data/en-US/test.jsonl"), "--pred", str(predictions),
+                     "--missing-as-wrong", "--json"]) == 0
+        scored = json.loads(capsys.readouterr().out)
+        for metric in ("scenario", "action", "intent", "entities", "slu_f1"):
+            assert scored[metric]["f1"] == pytest.approx(summary["metrics"]["test-speech"][metric]["f1"], abs=1e-9)
     for path in (out / "report.md", mono / "slu_f1_vs_fraction.png", xl / "slu_f1_by_locale.png"):
         assert path.is_file()
     assert "## Cross-lingual (fr-FR speech -> en-US)" in (out / "report.md").read_text()
