@@ -63,8 +63,8 @@ class DemoSizes:
     lr: float | None = None
 
 
-FULL = DemoSizes(n_train=400, n_test=200, n_pretrain=2100, pretrain_utterances=2000, pretrain_heldout=50,
-                 pretrain_steps=800, pretrain_batch=16, epochs=3, text_epochs=2, mix_epochs=1, batch_size=16,
+FULL = DemoSizes(n_train=300, n_test=200, n_pretrain=2100, pretrain_utterances=2000, pretrain_heldout=50,
+                 pretrain_steps=600, pretrain_batch=16, epochs=3, text_epochs=2, mix_epochs=1, batch_size=16,
                  max_new_tokens=80, fractions=None, target_speech=32, lr=2e-3)
 QUICK = DemoSizes(n_train=24, n_test=8, n_pretrain=28, pretrain_utterances=24, pretrain_heldout=4,
                   pretrain_steps=4, pretrain_batch=8, epochs=1, text_epochs=1, mix_epochs=1, batch_size=8,
