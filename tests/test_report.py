@@ -76,6 +76,7 @@ def test_regime_verdict_when_text_carries_over():
     assert verdict.startswith("**Regime:** this model is in the study's regime")
     assert "88.9 %" in verdict and "93.8 %" in verdict and "95.0 %" in verdict
     assert regime_verdict([cell("mix", 2.0, 84.0, 74.0)], "mix") is None  # no 100 % reference
+    assert "not measurable" in regime_verdict([cell("text_only", 0.0, 0.0, 0.0), cell("mix", 100.0, 1.0, 0.0)], "mix")
 
 
 def test_results_csv_has_one_row_per_run(tmp_path):
