@@ -368,6 +368,22 @@ def _locale_section(results: list[RunResult], grid_dir: Path, eval_name: str | N
     return [f"![SLU-F1 by locale]({LOCALE_PNG})", "", *lines]
 
 
+def _unfinished_lines(grid_dir: Path, config: dict[str, Any]) -> list[str]:
+    """The grid's runs that have not finished (still training, interrupted, not started): not in the tables."""
+    from slufit.grid.lock import unfinished_runs
+    from slufit.grid.spec import grid_from_dict
+
+    try:
+        expected = [r.name for r in grid_from_dict(config).runs()] if config else []
+    except SlufitError:
+        expected = []
+    unfinished = unfinished_runs(grid_dir, expected)
+    if not unfinished:
+        return []
+    return [f"**{len(unfinished)} unfinished run(s), not in the tables below** (`slufit grid plan` shows them too):", "",
+            *[f"- `{name}`: {state}" for name, state in unfinished], ""]
+
+
 def build_report(grid_dir: str | os.PathLike, eval_name: str | None = None, reference_scheme: str | None = None,
                  compare: Comparator = bootstrap_compare) -> Path:
     """Gather the finished runs under `grid_dir`; write results.csv, report.md and the plots. Returns report.md."""
@@ -386,6 +402,7 @@ def build_report(grid_dir: str | os.PathLike, eval_name: str | None = None, refe
              f"{len(results)} finished runs in `{grid_dir}`; scores on the `{eval_name}` eval set, in percent, "
              "with 95 % bootstrap confidence intervals. Every number here is in `results.csv` and was read "
              "from the run folders' `summary.json`.", ""]
+    lines += _unfinished_lines(grid_dir, config)
     by_condition: dict[tuple, list[RunResult]] = defaultdict(list)
     for r in results:
         by_condition[_condition(r)].append(r)

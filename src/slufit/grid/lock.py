@@ -1,0 +1,230 @@
+"""Run-folder states and locks: any number of workers on one grid, no run trained twice, none lost.
+
+A worker (a `slufit grid` process on any machine over a shared filesystem, or a Slurm array task)
+trains a run only while it holds `RUN_DIR/lock.json`:
+
+- Taken atomically: the lock's content is written to a temporary file, then hard-linked to
+  `lock.json`. The link fails when `lock.json` exists (create-exclusive, like O_EXCL, and also
+  exclusive on NFS), and a reader never sees a half-written lock.
+- It holds the worker's host, pid, start time and a heartbeat, refreshed every `interval` seconds
+  by a thread of the worker while the run trains (in the worker's process, or in the
+  `accelerate launch` child it waits on). Each refresh first checks the lock is still its own.
+- A lock whose heartbeat is older than `timeout` belongs to a dead worker (SIGKILL, out of memory,
+  node failure): the next worker takes it over, and the run resumes from its last checkpoint.
+  Taking over is exclusive too: the taker first creates `lock.takeover-<stale lock's token>`,
+  which only one worker can do for a given stale lock; these markers stay, as a record.
+- Released (removed) when the worker stops, normally or on Ctrl-C / SIGTERM.
+
+The holder appends what it did to `RUN_DIR/grid_log.jsonl` (one JSON line per event: `train`
+with the state it started from and any takeover, `done`, `stopped`), so a run folder tells who
+trained it, when, and how often.
+
+Heartbeats are wall-clock times compared across machines: keep the timeout far above the
+clocks' skew (NTP keeps a cluster within a second; the default is 10 minutes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from slufit.files import read_json, write_json
+
+LOCK_FILE = "lock.json"
+LOG_FILE = "grid_log.jsonl"
+# A lock whose heartbeat is older than this (seconds) is stale: its worker is taken for dead.
+LOCK_TIMEOUT = 600.0
+
+
+def run_state(run_dir: Path) -> str:
+    """`done` (summary.json with done), `partial` (a checkpoint folder: resume from it) or `new`."""
+    summary = run_dir / "summary.json"
+    if summary.is_file() and read_json(summary).get("done"):
+        return "done"
+    # Any checkpoints/ folder, even one killed while its first checkpoint was written: slufit.train refuses
+    # to start afresh over it, and resuming without a complete checkpoint starts from the beginning.
+    if (run_dir / "checkpoints").is_dir():
+        return "partial"
+    return "new"
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """What lock.json holds."""
+
+    host: str
+    pid: int
+    start: float  # when the worker took the lock (Unix time)
+    heartbeat: float  # last refresh (Unix time)
+    token: str  # unique per lock taken: tells its holder it is still its own
+
+    def age(self, now: float | None = None) -> float:
+        """Seconds since the last heartbeat."""
+        return (time.time() if now is None else now) - self.heartbeat
+
+    def stale(self, timeout: float, now: float | None = None) -> bool:
+        return self.age(now) > timeout
+
+    def describe(self, timeout: float = LOCK_TIMEOUT, now: float | None = None) -> str:
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.start))
+        text = f"locked by {self.host}:{self.pid} since {since}"
+        if self.stale(timeout, now):
+            text += f" (stale: heartbeat {self.age(now):.0f} s ago; the next worker takes it over)"
+        return text
+
+
+def read_lock(run_dir: Path) -> LockInfo | None:
+    """The lock of a run folder, or None when it has none."""
+    path = Path(run_dir) / LOCK_FILE
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        return LockInfo(str(data["host"]), int(data["pid"]), float(data["start"]), float(data["heartbeat"]),
+                        str(data["token"]))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        # Not written by this module (locks appear whole): judge it by its file's age.
+        try:
+            mtime = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+        return LockInfo("unknown", 0, mtime / 1e9, mtime / 1e9, f"unreadable-{mtime}")
+
+
+def describe_state(run_dir: Path, timeout: float = LOCK_TIMEOUT) -> str:
+    """done / partial / todo, with `locked by HOST:PID since T` when a worker holds the run."""
+    state = run_state(run_dir)
+    if state == "done":
+        return "done"
+    lock = read_lock(run_dir)
+    word = "partial" if state == "partial" else "todo"
+    return word if lock is None else f"{word}, {lock.describe(timeout)}"
+
+
+def unfinished_runs(grid_dir: Path, expected: list[str] = (), timeout: float = LOCK_TIMEOUT) -> list[tuple[str, str]]:
+    """(name, state) of every run of the grid that has not finished: the folders under `grid_dir` that a
+    worker or `slufit grid plan` has started, and the `expected` run names (the grid's) that have none."""
+    grid_dir = Path(grid_dir)
+    names = set(expected)
+    for child in grid_dir.iterdir() if grid_dir.is_dir() else ():
+        if child.is_dir() and any((child / f).exists() for f in ("grid_run.json", "config.yaml", LOCK_FILE)):
+            names.add(child.name)
+    out = []
+    for name in sorted(names):
+        run_dir = grid_dir / name
+        if not run_dir.is_dir():
+            out.append((name, "not started"))
+        elif run_state(run_dir) != "done":
+            out.append((name, describe_state(run_dir, timeout)))
+    return out
+
+
+def _identity() -> dict:
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def log_event(run_dir: Path, event: str, **fields) -> None:
+    """Append one line to RUN_DIR/grid_log.jsonl (only the lock holder writes it)."""
+    line = {"event": event, "time": round(time.time(), 3), **_identity(), **fields}
+    with open(Path(run_dir) / LOG_FILE, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(line) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+class RunLock:
+    """A lock this process holds on a run folder; `acquire` returns None when another worker holds it."""
+
+    def __init__(self, run_dir: Path, info: LockInfo, took_over: LockInfo | None):
+        self.run_dir = Path(run_dir)
+        self.info = info
+        self.took_over = took_over  # the stale lock this one replaced, if any
+        self.lost: LockInfo | None | bool = False  # set when the lock turns out to be someone else's
+
+    @property
+    def path(self) -> Path:
+        return self.run_dir / LOCK_FILE
+
+    @classmethod
+    def acquire(cls, run_dir: Path, timeout: float = LOCK_TIMEOUT) -> "RunLock | None":
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        now = time.time()
+        info = LockInfo(**_identity(), start=now, heartbeat=now, token=uuid.uuid4().hex)
+        tmp = run_dir / f".{LOCK_FILE}.{info.token}.tmp"
+        write_json(tmp, asdict(info))
+        try:
+            for _ in range(3):  # a lock released between our look and our link: look again
+                try:
+                    os.link(tmp, run_dir / LOCK_FILE)
+                    return cls(run_dir, info, None)
+                except FileExistsError:
+                    pass
+                held = read_lock(run_dir)
+                if held is None:
+                    continue
+                if not held.stale(timeout):
+                    return None
+                try:  # only one worker can claim a given stale lock
+                    fd = os.open(run_dir / f"lock.takeover-{held.token}", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                except FileExistsError:
+                    return None
+                os.write(fd, json.dumps({**asdict(info), "stale": asdict(held)}).encode())
+                os.close(fd)
+                os.replace(tmp, run_dir / LOCK_FILE)
+                return cls(run_dir, info, held)
+            return None
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    def refresh(self) -> bool:
+        """Write a new heartbeat; False (and `lost` set) when the lock is no longer this process's."""
+        current = read_lock(self.run_dir)
+        if current is None or current.token != self.info.token:
+            self.lost = current if current is not None else True
+            return False
+        self.info = LockInfo(**{**asdict(self.info), "heartbeat": time.time()})
+        write_json(self.run_dir / f".{LOCK_FILE}.{self.info.token}.tmp", asdict(self.info))
+        os.replace(self.run_dir / f".{LOCK_FILE}.{self.info.token}.tmp", self.path)
+        return True
+
+    def release(self) -> None:
+        """Remove the lock if it is still this process's."""
+        current = read_lock(self.run_dir)
+        if current is not None and current.token == self.info.token:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+
+    @contextlib.contextmanager
+    def heartbeat(self, interval: float, on_lost: Callable[[], None]) -> Iterator[None]:
+        """Refresh the heartbeat every `interval` s in a thread while the block runs; call `on_lost` (once,
+        from that thread) if another worker took the lock over meanwhile (this one stalled past the timeout)."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(interval):
+                try:
+                    alive = self.refresh()
+                except OSError:
+                    continue  # a filesystem hiccup: try again at the next beat, the timeout is far off
+                if not alive:
+                    on_lost()
+                    return
+
+        thread = threading.Thread(target=beat, name=f"heartbeat {self.run_dir.name}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()

@@ -1,0 +1,128 @@
+"""`slufit grid plan`: every run of a grid, its state, and the one command that trains it alone.
+
+Each run's resolved train config is written into its run folder as `config.yaml` (the file
+`slufit train` itself writes there), so the command is short and the config is the record:
+
+    slufit train --config runs/slurp/mix-p02-s0-en-US/config.yaml      # a run not started
+    slufit train --resume runs/slurp/mix-p02-s0-en-US                  # a run with a checkpoint
+    accelerate launch --config_file configs/accelerate/8gpu_ddp.yaml -m slufit.cli train --config ...
+
+The index of each run is its position in the grid (`GridSpec.runs()`), the `--index K` of
+`slufit grid` and the `$SLURM_ARRAY_TASK_ID` of configs/slurm/grid_array.sbatch.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+from slufit.errors import SlufitError
+from slufit.files import atomic_open, write_json
+from slufit.grid.lock import LOCK_TIMEOUT, describe_state, run_state
+from slufit.grid.spec import RUN_FILE, GridSpec, RunSpec
+
+CONFIGS = Path(__file__).resolve().parents[3] / "configs"  # the source checkout's configs/
+# `--launcher accelerate` without `--accelerate-config`: one node, 8 GPUs, DDP.
+DEFAULT_ACCELERATE_CONFIG = CONFIGS / "accelerate" / "8gpu_ddp.yaml"
+SBATCH = CONFIGS / "slurm" / "grid_array.sbatch"
+
+
+def shown(path: Path) -> str:
+    """A path as a command line shows it: relative to the working directory when inside it."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd())) if path.is_absolute() else str(path)
+    except ValueError:
+        return str(path)
+
+
+def select_runs(runs: list[RunSpec], shard: tuple[int, int] | None = None,
+                index: int | None = None) -> list[tuple[int, RunSpec]]:
+    """(index, run) of the runs a worker is given: all, run `index` alone, or shard I of N (runs I-1,
+    I-1+N, ...: fixed by the grid alone, so shards started at different times never overlap)."""
+    indexed = list(enumerate(runs))
+    if index is not None:
+        if not 0 <= index < len(runs):
+            raise SlufitError(f"--index {index}: the grid has runs 0 to {len(runs) - 1}")
+        return [indexed[index]]
+    if shard is not None:
+        i, n = shard
+        return [(k, run) for k, run in indexed if k % n == i - 1]
+    return indexed
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'2/4' -> (2, 4); shards are numbered from 1."""
+    try:
+        i, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise SlufitError(f"--shard {text!r}: expected I/N, e.g. 1/4") from None
+    if not 1 <= i <= n:
+        raise SlufitError(f"--shard {text}: I must be between 1 and N")
+    return i, n
+
+
+def write_run_files(grid: GridSpec, run: RunSpec, run_dir: Path, config_file: bool) -> object:
+    """grid_run.json (coordinates, test files) and, when `config_file`, the resolved config.yaml; returns the config."""
+    from slufit.grid.runner import build_run_config
+    from slufit.train.config import dump_config
+
+    config = build_run_config(grid, run, run_dir)
+    # Coordinates first, so a folder is placeable even if training dies; test files for the paired bootstrap.
+    write_json(run_dir / RUN_FILE, {**run.to_dict(), "test_files": list(config.data.test)})
+    if config_file:
+        with atomic_open(run_dir / "config.yaml") as handle:
+            handle.write(dump_config(config))
+    return config
+
+
+def train_command(run_dir: Path, resume: bool, accelerate_config: Path | None = None,
+                  slufit: list[str] = ("slufit",)) -> list[str]:
+    """The command that trains (or resumes) the run in `run_dir` alone."""
+    args = ["train", "--resume", str(run_dir)] if resume else ["train", "--config", str(run_dir / "config.yaml")]
+    if accelerate_config is None:
+        return [*slufit, *args]
+    return ["accelerate", "launch", "--config_file", shown(accelerate_config), "-m", "slufit.cli", *args]
+
+
+def check_accelerate_config(path: Path | None) -> None:
+    if path is not None and not path.is_file():
+        raise SlufitError(f"--accelerate-config {path}: no such file (see configs/accelerate/)")
+
+
+def plan(grid: GridSpec, accelerate_config: Path | None = None, timeout: float = LOCK_TIMEOUT,
+         grid_config: Path | None = None, out_given: bool = False) -> list[str]:
+    """The plan's lines; writes each unstarted run's config.yaml and grid_run.json (and grid.yaml)."""
+    from slufit.grid.runner import write_grid_file
+
+    check_accelerate_config(accelerate_config)
+    runs = grid.runs()
+    if not runs:
+        raise SlufitError(f"grid {grid.name}: no runs (speech schemes need a fraction above 0)")
+    grid.out.mkdir(parents=True, exist_ok=True)
+    write_grid_file(grid)
+    rows, counts = [], {"done": 0, "partial": 0, "todo": 0, "locked": 0}
+    for k, run in enumerate(runs):
+        run_dir = grid.out / run.name
+        state = run_state(run_dir)
+        # A started run keeps the config it started with; --resume reads it.
+        write_run_files(grid, run, run_dir, config_file=state == "new")
+        described = describe_state(run_dir, timeout)
+        counts[{"new": "todo"}.get(state, state)] += 1
+        counts["locked"] += "locked by" in described
+        # A finished run's command is harmless: `slufit train --resume` says there is nothing to do.
+        command = shlex.join(train_command(run_dir, state != "new", accelerate_config))
+        rows.append((str(k), run.name, described, command))
+    width = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"grid {grid.name}: {len(runs)} runs in {grid.out} ({counts['done']} done, {counts['partial']} partial, "
+             f"{counts['todo']} todo; {counts['locked']} locked); commands run from {os.getcwd()}"]
+    lines += [f"  {k:>{width[0]}}  {name:<{width[1]}}  {state:<{width[2]}}  {command}" for k, name, state, command in rows]
+    source = shlex.quote(shown(grid_config or grid.out / "grid.yaml"))
+    options = f" --out {shlex.quote(shown(grid.out))}" if out_given else ""
+    if accelerate_config is not None and Path(accelerate_config).resolve() != DEFAULT_ACCELERATE_CONFIG:
+        options += f" --accelerate-config {shlex.quote(shown(accelerate_config))}"
+    lines += ["", "Every run as a Slurm array task (docs/grid.md, \"On a cluster\"):",
+              f"  sbatch --array=0-{len(runs) - 1} {shown(SBATCH)} {source}{options}",
+              f"Or any number of workers sharing the grid: slufit grid --config {source}{options}"]
+    return lines
