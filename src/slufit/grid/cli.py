@@ -62,12 +62,12 @@ def run(args: argparse.Namespace) -> int:
     timeout = LOCK_TIMEOUT if args.lock_timeout is None else args.lock_timeout
     if timeout < 0:
         raise SlufitError("--lock-timeout must be >= 0 seconds")
+    shard = parse_shard(args.shard) if args.shard else None
     grid = load_grid(args.config, out=args.out)
     if args.action == "plan":
         print("\n".join(plan(grid, accelerate_config, timeout, grid_config=args.config, out_given=args.out is not None)))
         return 0
     from slufit.grid.runner import run_grid
 
-    run_grid(grid, eval_name=args.eval_name, dry_run=args.dry_run, shard=parse_shard(args.shard) if args.shard else None,
-             index=args.index, accelerate_config=accelerate_config, lock_timeout=timeout)
+    run_grid(grid, eval_name=args.eval_name, dry_run=args.dry_run, shard=shard, index=args.index, accelerate_config=accelerate_config, lock_timeout=timeout)
     return 0
