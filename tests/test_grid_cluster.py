@@ -24,6 +24,7 @@ import torch
 import yaml
 
 from slufit.cli import main as cli_main
+from slufit.errors import SlufitError
 from slufit.grid.lock import LOCK_FILE, LOG_FILE, RunLock, read_lock
 from slufit.grid.plan import select_runs
 from slufit.grid.runner import run_grid
@@ -357,3 +358,36 @@ def test_report_lists_unfinished_runs(tmp_path):
     assert f"- `curriculum-p05-s0-en-US`: todo, locked by " in report
     assert "- `curriculum-p100-s0-en-US`: not started" in report
     assert (grid / "results.csv").read_text().count("\n") == 3
+
+
+def test_accelerate_launcher_trains_the_run_in_a_child_under_the_workers_lock(grid_file, tmp_path):
+    """The Slurm template's path: the worker holds the lock and heartbeats while `accelerate launch` trains
+    (here a one-process CPU accelerate config)."""
+    accelerate_config = tmp_path / "cpu.yaml"
+    accelerate_config.write_text(yaml.safe_dump({
+        "compute_environment": "LOCAL_MACHINE", "distributed_type": "NO", "num_processes": 1, "num_machines": 1,
+        "mixed_precision": "no", "use_cpu": True}))
+    out, name = tmp_path / "g", RUNS[2]
+    worker = slufit("grid", "--config", str(grid_file), "--out", str(out), "--index", "2", "--accelerate-config",
+                    str(accelerate_config), log=tmp_path / "w.log")
+    finish(worker, tmp_path / "w.log")
+    assert_trained_once(out / name)
+    assert trained_by(out / name) == [worker.pid]
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [name]
+
+
+def test_a_worker_that_loses_its_lock_stops_training(grid_file, tmp_path):
+    """A worker stalled past the timeout has had its run taken over: its heartbeat thread notices and stops it."""
+    grid = load_grid(grid_file, out=tmp_path / "g")
+    stolen = []
+
+    def stalled_trainer(config, resume):
+        stolen.append(RunLock.acquire(Path(config.run_dir), timeout=0))  # another worker takes the run over
+        time.sleep(30)
+        pytest.fail("training went on after the lock was lost")
+
+    start = time.monotonic()
+    with pytest.raises(SlufitError, match="another worker took this run over"):
+        run_grid(grid, index=0, train_fn=stalled_trainer, log=lambda line: None, lock_timeout=0.4)
+    assert time.monotonic() - start < 10, "stopped only when the trainer returned"
+    assert stolen[0] is not None and read_lock(tmp_path / "g" / RUNS[0]).token == stolen[0].info.token

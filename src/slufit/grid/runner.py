@@ -18,6 +18,7 @@ import json
 import shlex
 import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import asdict
@@ -188,7 +189,7 @@ def _train_locked(grid: GridSpec, run: RunSpec, run_dir: Path, lock: RunLock, ta
     try:
         if accelerate_config is None:
             # Lost lock (this worker stalled past the timeout and another took the run over): stop training.
-            with lock.heartbeat(interval, _thread.interrupt_main):
+            with lock.heartbeat(interval, _stop_main_thread):
                 train_fn(config, resume)
         else:
             _launch(train_command(run_dir, resume, accelerate_config), lock, interval)
@@ -207,10 +208,9 @@ def _train_locked(grid: GridSpec, run: RunSpec, run_dir: Path, lock: RunLock, ta
 
 def _launch(command: list[str], lock: RunLock, interval: float) -> None:
     """Run `accelerate launch ... slufit train` and wait, heartbeating; stop it if the lock is lost."""
-    try:
-        child = subprocess.Popen(command)
-    except FileNotFoundError:
-        raise SlufitError(f"{command[0]}: not found; install accelerate in this environment") from None
+    # accelerate's launcher of this very environment, whatever `accelerate` on PATH is.
+    argv = [sys.executable, "-m", "accelerate.commands.launch", *command[2:]]
+    child = subprocess.Popen(argv)
     try:
         with lock.heartbeat(interval, child.terminate):
             code = child.wait()
@@ -233,15 +233,24 @@ def _sigterm_as_interrupt():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _stop_main_thread() -> None:
+    """KeyboardInterrupt in the main thread, at once: a real signal (our SIGTERM handler) ends even a
+    blocking call; without that handler (run_grid outside the main thread), at its next Python line."""
+    if signal.getsignal(signal.SIGTERM) is _raise_interrupt:
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
+    else:
+        _thread.interrupt_main()
 
 
 def _finished(grid_dir: Path) -> set[str]:
