@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -304,11 +303,14 @@ def test_lock_is_exclusive_and_a_stale_lock_is_taken_over_by_exactly_one_worker(
     run_dir = tmp_path / "run"
     held = RunLock.acquire(run_dir)
     assert held is not None and RunLock.acquire(run_dir) is None
-    assert held.refresh() and read_lock(run_dir).heartbeat >= held.info.start
+    assert set(json.loads((run_dir / LOCK_FILE).read_text())) == {"host", "pid", "start", "token"}
+    time.sleep(0.05)
+    assert held.refresh() and read_lock(run_dir).heartbeat > held.info.start
 
     # The holder dies: its heartbeat goes stale. Eight workers race for the run; one wins.
-    stale = json.loads((run_dir / LOCK_FILE).read_text())
-    (run_dir / LOCK_FILE).write_text(json.dumps({**stale, "heartbeat": time.time() - 3600}))
+    hour_ago = time.time() - 3600
+    os.utime(run_dir / LOCK_FILE, (hour_ago, hour_ago))
+    assert read_lock(run_dir).stale(600)
     won, barrier = [], threading.Barrier(8)
 
     def worker():

@@ -6,9 +6,11 @@ trains a run only while it holds `RUN_DIR/lock.json`:
 - Taken atomically: the lock's content is written to a temporary file, then hard-linked to
   `lock.json`. The link fails when `lock.json` exists (create-exclusive, like O_EXCL, and also
   exclusive on NFS), and a reader never sees a half-written lock.
-- It holds the worker's host, pid, start time and a heartbeat, refreshed every `interval` seconds
-  by a thread of the worker while the run trains (in the worker's process, or in the
-  `accelerate launch` child it waits on). Each refresh first checks the lock is still its own.
+- It holds the worker's host, pid, start time and a token; its heartbeat is the file's modification
+  time, refreshed every `interval` seconds by a thread of the worker while the run trains (in the
+  worker's process, or in the `accelerate launch` child it waits on). A refresh opens the lock,
+  checks the token is its own and touches that same open file, so it can never refresh (or
+  overwrite) a lock another worker has taken meanwhile.
 - A lock whose heartbeat is older than `timeout` belongs to a dead worker (SIGKILL, out of memory,
   node failure): the next worker takes it over, and the run resumes from its last checkpoint.
   Taking over is exclusive too: the taker first creates `lock.takeover-<stale lock's token>`,
@@ -58,13 +60,16 @@ def run_state(run_dir: Path) -> str:
 
 @dataclass(frozen=True)
 class LockInfo:
-    """What lock.json holds."""
+    """What lock.json holds, and its heartbeat."""
 
     host: str
     pid: int
     start: float  # when the worker took the lock (Unix time)
-    heartbeat: float  # last refresh (Unix time)
     token: str  # unique per lock taken: tells its holder it is still its own
+    heartbeat: float = 0.0  # last refresh (Unix time): the file's modification time, not part of its content
+
+    def content(self) -> dict:
+        return {"host": self.host, "pid": self.pid, "start": self.start, "token": self.token}
 
     def age(self, now: float | None = None) -> float:
         """Seconds since the last heartbeat."""
@@ -83,21 +88,25 @@ class LockInfo:
 
 def read_lock(run_dir: Path) -> LockInfo | None:
     """The lock of a run folder, or None when it has none."""
-    path = Path(run_dir) / LOCK_FILE
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-        return LockInfo(str(data["host"]), int(data["pid"]), float(data["start"]), float(data["heartbeat"]),
-                        str(data["token"]))
+        fd = os.open(Path(run_dir) / LOCK_FILE, os.O_RDONLY)
     except FileNotFoundError:
         return None
+    try:
+        return _read_open_lock(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_open_lock(fd: int) -> LockInfo:
+    mtime = os.fstat(fd).st_mtime
+    try:
+        with os.fdopen(os.dup(fd), encoding="utf-8") as handle:
+            data = json.load(handle)
+        return LockInfo(str(data["host"]), int(data["pid"]), float(data["start"]), str(data["token"]), mtime)
     except (OSError, ValueError, KeyError, TypeError):
-        # Not written by this module (locks appear whole): judge it by its file's age.
-        try:
-            mtime = path.stat().st_mtime_ns
-        except FileNotFoundError:
-            return None
-        return LockInfo("unknown", 0, mtime / 1e9, mtime / 1e9, f"unreadable-{mtime}")
+        # Not written by this module (locks appear whole): judge it by its age alone.
+        return LockInfo("unknown", 0, mtime, f"unreadable-{int(mtime * 1e9)}", mtime)
 
 
 def describe_state(run_dir: Path, timeout: float = LOCK_TIMEOUT) -> str:
@@ -158,10 +167,9 @@ class RunLock:
     def acquire(cls, run_dir: Path, timeout: float = LOCK_TIMEOUT) -> "RunLock | None":
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
-        now = time.time()
-        info = LockInfo(**_identity(), start=now, heartbeat=now, token=uuid.uuid4().hex)
+        info = LockInfo(**_identity(), start=time.time(), token=uuid.uuid4().hex)
         tmp = run_dir / f".{LOCK_FILE}.{info.token}.tmp"
-        write_json(tmp, asdict(info))
+        write_json(tmp, info.content())
         try:
             for _ in range(3):  # a lock released between our look and our link: look again
                 try:
@@ -178,8 +186,9 @@ class RunLock:
                     fd = os.open(run_dir / f"lock.takeover-{held.token}", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
                 except FileExistsError:
                     return None
-                os.write(fd, json.dumps({**asdict(info), "stale": asdict(held)}).encode())
+                os.write(fd, json.dumps({**info.content(), "stale": asdict(held)}).encode())
                 os.close(fd)
+                os.utime(tmp)  # the heartbeat starts now
                 os.replace(tmp, run_dir / LOCK_FILE)
                 return cls(run_dir, info, held)
             return None
@@ -188,15 +197,21 @@ class RunLock:
                 os.unlink(tmp)
 
     def refresh(self) -> bool:
-        """Write a new heartbeat; False (and `lost` set) when the lock is no longer this process's."""
-        current = read_lock(self.run_dir)
-        if current is None or current.token != self.info.token:
-            self.lost = current if current is not None else True
+        """Touch the heartbeat; False (and `lost` set) when the lock is no longer this process's."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            self.lost = True
             return False
-        self.info = LockInfo(**{**asdict(self.info), "heartbeat": time.time()})
-        write_json(self.run_dir / f".{LOCK_FILE}.{self.info.token}.tmp", asdict(self.info))
-        os.replace(self.run_dir / f".{LOCK_FILE}.{self.info.token}.tmp", self.path)
-        return True
+        try:
+            current = _read_open_lock(fd)
+            if current.token != self.info.token:
+                self.lost = current
+                return False
+            os.utime(fd)  # the very file whose token was checked, even if it is replaced meanwhile
+            return True
+        finally:
+            os.close(fd)
 
     def release(self) -> None:
         """Remove the lock if it is still this process's."""

@@ -195,15 +195,21 @@ def _train_locked(grid: GridSpec, run: RunSpec, run_dir: Path, lock: RunLock, ta
             _launch(train_command(run_dir, resume, accelerate_config), lock, interval)
     except BaseException as err:
         if lock.lost:  # the log is the new holder's now
-            raise SlufitError(f"{run_dir}: another worker took this run over (this worker's heartbeat stalled "
-                              f"for more than {lock_timeout:g} s); stopped") from None
+            raise _lost(run_dir, lock_timeout) from None
         log_event(run_dir, "stopped", reason=f"{type(err).__name__}: {err}")
         raise
+    if lock.lost:
+        raise _lost(run_dir, lock_timeout)
     if run_state(run_dir) != "done":
         log_event(run_dir, "stopped", reason="no summary.json (done)")
         raise SlufitError(f"{run_dir}: training returned without writing summary.json (done)")
     log_event(run_dir, "done", seconds=round(time.monotonic() - start, 1))
     log(f"{tag}: finished in {time.monotonic() - start:.0f} s")
+
+
+def _lost(run_dir: Path, lock_timeout: float) -> SlufitError:
+    return SlufitError(f"{run_dir}: another worker took this run over (this worker's heartbeat stalled for more "
+                       f"than {lock_timeout:g} s); stopped")
 
 
 def _launch(command: list[str], lock: RunLock, interval: float) -> None:
