@@ -215,6 +215,15 @@ def test_bad_shard_and_index_are_one_line_errors(grid_file, tmp_path, capsys):
     assert "I must be between 1 and N" in capsys.readouterr().err
     assert cli_main(["grid", "--config", str(grid_file), "--out", str(tmp_path / "g"), "--index", "4"]) == 2
     assert "the grid has runs 0 to 3" in capsys.readouterr().err
+    assert cli_main(["grid", "plan", "--config", str(grid_file), "--shard", "1/2"]) == 2
+    assert "`grid plan` lists every run" in capsys.readouterr().err
+    assert not (tmp_path / "g").exists()
+
+
+def test_a_grid_worker_refuses_to_run_as_one_rank_of_a_distributed_launch(grid_file, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    assert cli_main(["grid", "--config", str(grid_file), "--out", str(tmp_path / "g")]) == 2
+    assert "--launcher accelerate" in capsys.readouterr().err and not (tmp_path / "g").exists()
 
 
 # ---- (b) a SIGKILLed worker's stale lock is taken over; the run ends as if never interrupted

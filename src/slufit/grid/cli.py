@@ -65,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     shard = parse_shard(args.shard) if args.shard else None
     grid = load_grid(args.config, out=args.out)
     if args.action == "plan":
+        if shard or args.index is not None or args.dry_run:
+            raise SlufitError("`grid plan` lists every run; --shard, --index and --dry-run belong to `slufit grid`")
         print("\n".join(plan(grid, accelerate_config, timeout, grid_config=args.config, out_given=args.out is not None)))
         return 0
     from slufit.grid.runner import run_grid

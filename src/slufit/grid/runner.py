@@ -15,6 +15,7 @@ from __future__ import annotations
 import _thread
 import contextlib
 import json
+import os
 import shlex
 import signal
 import subprocess
@@ -129,6 +130,10 @@ def run_grid(grid: GridSpec, eval_name: str | None = None, dry_run: bool = False
     Returns the report's path (None on a dry run or when no run has finished).
     """
     check_accelerate_config(accelerate_config)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # Each process would lock a different run and train it as one rank of a distributed job.
+        raise SlufitError("slufit grid runs one worker per process, not under `accelerate launch` / torchrun: "
+                          "give it --launcher accelerate (or --accelerate-config FILE) to launch each run")
     runs = grid.runs()
     chosen = select_runs(runs, shard, index)
     grid.out.mkdir(parents=True, exist_ok=True)
