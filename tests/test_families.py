@@ -1,0 +1,291 @@
+"""The adapter contract on tiny random-weight models of each newer LALM family, built offline with their real
+transformers classes (and their real processor classes where one can be built here): exact label masks,
+audio placeholders, text batches without the encoder, cache equality, freezing by name, LoRA and full
+save/load round trips, batched generation, long-audio errors, gradient checkpointing, and a 2-step
+`slufit train` + `slufit eval` on the test corpus. Parametrised by family name, so
+`pytest --collect-only -q | grep -i voxtral` lists a family's tests."""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from slufit.data.example import Entity, Example
+from slufit.errors import SlufitError
+from slufit.models.base import SLUItem, SLUModel
+from slufit.models.qwen2_audio import IGNORE, LALMAdapter
+from slufit.target import format_target
+
+from test_train_support import make_corpus, make_examples, write_config
+
+ROWS = [
+    ("wake me up at seven am", "alarm", "set", [("time", "seven am")]),
+    ("play some jazz", "play", "music", [("music_genre", "jazz")]),
+    ("what is the weather in paris", "weather", "query", [("place_name", "paris")]),
+    ("turn off the lights", "iot", "hue_lightoff", []),
+]
+EXAMPLES = [Example(id=f"e{i}", locale="en-US", text=t, scenario=s, action=a, intent=f"{s}_{a}",
+                    entities=tuple(Entity(*e) for e in ents)) for i, (t, s, a, ents) in enumerate(ROWS)]
+CLIP_SECONDS = [1.0, 2.3]
+
+# family name -> (module under slufit.models.families, audio placeholders for a clip of n samples).
+FAMILIES = {
+    "audio-flamingo-3": ("audio_flamingo3", lambda n: ((n // 160 - 1) // 2 + 1 - 2) // 2 + 1),
+}
+NAMES = list(FAMILIES)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def texts():
+    return [format_target(e) for e in EXAMPLES] + [e.text for e in EXAMPLES]
+
+
+
+
+def make(name: str, **options) -> LALMAdapter:
+    """A fresh adapter over a tiny model of the family (the same random weights every time)."""
+    module = importlib.import_module(f"slufit.models.families.{FAMILIES[name][0]}")
+    model, tokenizer, processor, fe = module.tiny(texts())
+    return LALMAdapter(model, tokenizer, processor=processor, feature_extractor=fe, **options)
+
+
+@pytest.fixture(scope="module")
+def audio(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("audio")
+    rng = np.random.default_rng(0)
+    paths = []
+    for i, seconds in enumerate(CLIP_SECONDS):
+        n = int(16000 * seconds)
+        wave = 0.1 * np.sin(np.arange(n) * 0.05 * (i + 1)) + 0.01 * rng.standard_normal(n)
+        paths.append(folder / f"clip{i}.wav")
+        sf.write(paths[-1], wave.astype(np.float32), 16000)
+    return paths
+
+
+def speech_items(paths):
+    return [SLUItem(EXAMPLES[i], "speech", audio_path=p) for i, p in enumerate(paths)]
+
+
+def text_items(n=2):
+    return [SLUItem(e, "text") for e in EXAMPLES[:n]]
+
+
+class CallCounter:
+    def __init__(self, module):
+        self.calls = 0
+        module.register_forward_hook(lambda *_: setattr(self, "calls", self.calls + 1))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_labels_cover_exactly_the_target_and_its_end_token(name, audio):
+    adapter = make(name)
+    assert isinstance(adapter, SLUModel)
+    tok, end = adapter.tokenizer, adapter.family.end_token
+    for items in (text_items(), speech_items(audio)):
+        batch = adapter.collate(items)
+        for row, item in enumerate(items):
+            expected = tok(format_target(item.example) + end, add_special_tokens=False)["input_ids"]
+            labels = batch["labels"][row]
+            n = len(expected)
+            assert labels[-n:].tolist() == expected
+            assert (labels[:-n] == IGNORE).all()
+            assert tok.decode(labels[-n:]) == format_target(item.example) + end
+        mask = batch["attention_mask"]
+        assert (mask[:, -1] == 1).all() and (mask.sum(1) < mask.shape[1]).any()  # left padding
+        assert (batch["input_ids"][mask == 0] == tok.pad_token_id).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_speech_prompt_has_the_processors_audio_placeholders(name, audio):
+    adapter = make(name)
+    batch = adapter.collate(speech_items(audio))
+    audio_id = adapter.tokenizer.convert_tokens_to_ids(adapter.family.audio_token)
+    for row, seconds in enumerate(CLIP_SECONDS):
+        assert int((batch["input_ids"][row] == audio_id).sum()) == FAMILIES[name][1](int(seconds * 16000))
+    speech = adapter.tokenizer.decode(batch["input_ids"][0])
+    assert "Transcript:" not in speech and EXAMPLES[0].text not in speech
+    text = adapter.tokenizer.decode(adapter.collate(text_items())["input_ids"][0])
+    assert f"Transcript: {EXAMPLES[0].text}" in text and adapter.family.audio_token not in text
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_text_batches_never_run_the_audio_encoder(name, audio):
+    adapter = make(name, use_encoder_cache=False)
+    counter = CallCounter(adapter.family.encoder_of(adapter.module.hf))
+    batch = adapter.collate(text_items())
+    assert not set(adapter.family.feature_keys) & set(batch)
+    adapter.loss(batch).backward()
+    adapter.generate(text_items(), max_new_tokens=3)
+    assert counter.calls == 0
+    loss = adapter.loss(adapter.collate(speech_items(audio)))
+    assert counter.calls >= 1 and torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_cached_encoder_gives_the_same_loss_and_gradients(name, audio):
+    adapter = make(name)
+    adapter.set_trainable(audio_encoder=False, projector=True, language_model=True)
+    if not adapter.family.cacheable:
+        assert adapter.module.cache is None  # per-recording outputs are not well defined: never cached
+        return
+    batch = adapter.collate(speech_items(audio))
+    counter = CallCounter(adapter.family.encoder_of(adapter.module.hf))
+    projector = [p for n, p in adapter.module.hf.named_parameters() if adapter.part_of(n) == "projector"]
+    assert projector
+
+    def loss_and_grad():
+        adapter.module.zero_grad()
+        loss = adapter.loss(batch)
+        loss.backward()
+        return loss.item(), [p.grad.clone() for p in projector]
+
+    cache = adapter.module.cache
+    adapter.module.cache = None  # the transformers forward, audio merged by transformers
+    reference, reference_grads = loss_and_grad()
+    adapter.module.cache = cache
+    first, _ = loss_and_grad()
+    calls = counter.calls
+    second, grads = loss_and_grad()
+    assert counter.calls == calls, "the encoder ran again for cached recordings"
+    assert (cache.misses, cache.hits, len(cache)) == (2, 2, 2)
+    assert first == pytest.approx(reference, abs=1e-5) and second == pytest.approx(reference, abs=1e-5)
+    for g, r in zip(grads, reference_grads):
+        torch.testing.assert_close(g, r, atol=1e-5, rtol=1e-4)
+    light = adapter.collate(speech_items(audio))  # every recording cached: no features computed
+    assert not set(adapter.family.feature_keys) & set(light)
+    assert adapter.loss(light).item() == pytest.approx(reference, abs=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_set_trainable_freezes_exactly_the_named_parts(name):
+    adapter = make(name)
+    named = list(adapter.module.hf.named_parameters())
+    parts = {adapter.part_of(n) for n, _ in named}
+    assert {"audio_encoder", "projector", "language_model"} <= parts
+    for flags in [(False, False, True), (False, True, False), (True, False, False), (False, True, True)]:
+        adapter.set_trainable(*flags)
+        wanted = dict(zip(("audio_encoder", "projector", "language_model"), flags))
+        for n, param in named:
+            assert param.requires_grad == wanted.get(adapter.part_of(n), False), (flags, n)
+    assert (adapter.module.cache is not None) == adapter.family.cacheable
+    adapter.set_trainable(True, True, True)
+    assert adapter.module.cache is None
+
+
+def overfit(adapter: LALMAdapter, items, steps: int, lr: float = 1e-2) -> float:
+    optimizer = torch.optim.AdamW([p for p in adapter.module.parameters() if p.requires_grad], lr=lr)
+    batch = adapter.collate(items)
+    adapter.module.train()
+    for _ in range(steps):
+        loss = adapter.loss(batch)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return loss.item()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_lora_trains_language_model_adapters_and_round_trips(name, audio, tmp_path):
+    from slufit.models.registry import load_model
+
+    adapter = make(name, lora={"r": 4, "alpha": 8, "dropout": 0.0})
+    named = dict(adapter.module.hf.named_parameters())
+    lora = {n for n in named if "lora_" in n}
+    assert lora and all(adapter.part_of(n) == "language_model" for n in lora)
+    assert {n for n, p in named.items() if p.requires_grad} == lora
+    adapter.set_trainable(audio_encoder=False, projector=True, language_model=True)
+    overfit(adapter, text_items(2), steps=3)
+    overfit(adapter, speech_items(audio), steps=2)  # moves the projector too
+    adapter.save(tmp_path / "run")
+    assert (tmp_path / "run" / "adapter" / "adapter_model.safetensors").is_file()
+    assert (tmp_path / "run" / "non_lora.safetensors").is_file()
+    loaded = load_model(tmp_path / "run")
+    assert loaded.lora is not None and loaded.family.name == name
+    for items in (text_items(2), speech_items(audio)):
+        assert loaded.loss(loaded.collate(items)).item() == pytest.approx(adapter.loss(adapter.collate(items)).item(),
+                                                                          abs=1e-5)
+        assert loaded.generate(items, max_new_tokens=6) == adapter.generate(items, max_new_tokens=6)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_full_save_load_and_batched_generation(name, audio, tmp_path):
+    from slufit.models.registry import load_model
+
+    adapter = make(name)
+    overfit(adapter, speech_items(audio), steps=2, lr=1e-3)
+    adapter.save(tmp_path / "model")
+    assert list((tmp_path / "model" / "model").glob("*.safetensors"))
+    loaded = load_model(tmp_path / "model")
+    items = speech_items(audio)
+    together = loaded.generate(items, max_new_tokens=6)
+    assert together == adapter.generate(items, max_new_tokens=6)
+    assert together == [loaded.generate([item], max_new_tokens=6)[0] for item in items]  # left padding, masks
+    beams = loaded.generate(text_items(2), num_beams=2, max_new_tokens=6)
+    assert beams == [loaded.generate([i], num_beams=2, max_new_tokens=6)[0] for i in text_items(2)]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_audio_longer_than_the_window_is_an_error_naming_the_file(name, tmp_path):
+    adapter = make(name)
+    seconds = adapter.window_s + 1
+    t = np.arange(int(16000 * seconds)) / 16000
+    path = tmp_path / "too-long.wav"
+    sf.write(path, (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000)
+    with pytest.raises(SlufitError, match="too-long.wav.*longer than"):
+        adapter.collate([SLUItem(EXAMPLES[0], "speech", audio_path=path)])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradient_checkpointing_keeps_loss_and_gradients(name, audio):
+    plain, checkpointed = make(name), make(name)
+    checkpointed.module.hf.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    assert checkpointed.module.hf.is_gradient_checkpointing
+    for adapter in (plain, checkpointed):
+        adapter.module.train()
+    batch = plain.collate(speech_items(audio))
+    a, b = plain.loss(batch), checkpointed.loss(checkpointed.collate(speech_items(audio)))
+    a.backward()
+    b.backward()
+    assert a.item() == pytest.approx(b.item(), abs=1e-5)
+    grads = [(n, p.grad) for n, p in plain.module.hf.named_parameters() if p.grad is not None
+             and plain.part_of(n) == "language_model"]
+    other = dict(checkpointed.module.hf.named_parameters())
+    assert grads
+    for n, g in grads[:4]:
+        torch.testing.assert_close(g, other[n].grad, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_two_step_train_writes_a_run_that_slufit_eval_scores(name, tmp_path):
+    from slufit.cli import main as cli_main
+
+    corpus = make_corpus(tmp_path / "corpus", n_train=4, train_speech=2, n_dev=2)
+    module = importlib.import_module(f"slufit.models.families.{FAMILIES[name][0]}")
+    corpus_texts = [e.text for e in make_examples("tok", 8, set(), tmp_path)] + texts()
+    model, tokenizer, processor, fe = module.tiny(corpus_texts)
+    LALMAdapter(model, tokenizer, processor=processor, feature_extractor=fe).save(tmp_path / "model")
+    cfg = write_config(tmp_path / "c.yaml", corpus, tmp_path / "model", {"name": "mix", "epochs": 1},
+                       eval={"modalities": ["speech"], "max_new_tokens": 4})
+    assert cli_main(["train", "--config", str(cfg)]) == 0
+    run = tmp_path / "run"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["done"] and summary["steps"] == 2  # one text batch of 4, one speech batch of 2
+    assert list((run / "model" / "model").glob("*.safetensors"))
+    assert json.loads((run / "model" / "slufit_model.json").read_text())["family"] == name
+    assert cli_main(["eval", "--run", str(run), "--data", str(corpus["dev"]), "--modality", "speech"]) == 0
+    metrics = json.loads((run / "eval" / "dev-speech" / "metrics.json").read_text())
+    assert metrics["n"] == 2 and metrics["modality"] == "speech" and "intent" in metrics
+    lines = (run / "eval" / "dev-speech" / "predictions.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and all("file" in json.loads(line) for line in lines)
