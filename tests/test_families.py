@@ -33,9 +33,17 @@ EXAMPLES = [Example(id=f"e{i}", locale="en-US", text=t, scenario=s, action=a, in
                     entities=tuple(Entity(*e) for e in ents)) for i, (t, s, a, ents) in enumerate(ROWS)]
 CLIP_SECONDS = [1.0, 2.3]
 
+
+def _qwen3_frames(mel: torch.Tensor) -> torch.Tensor:
+    """Qwen3-Omni: 13 frames per full 100-frame mel chunk, then the 3-conv stride-8 rule for the rest."""
+    rest = (mel % 100 - 1) // 2 + 1
+    return ((rest - 1) // 2 + 1 - 1) // 2 + 1 + (mel // 100) * 13
+
+
 # family name -> (module under slufit.models.families, audio placeholders for a clip of n samples).
 FAMILIES = {
     "audio-flamingo-3": ("audio_flamingo3", lambda n: ((n // 160 - 1) // 2 + 1 - 2) // 2 + 1),
+    "qwen3-omni-thinker": ("qwen3_omni", lambda n: int(_qwen3_frames(torch.tensor(n // 160)))),
 }
 NAMES = list(FAMILIES)
 

@@ -485,8 +485,17 @@ def _apply_lora(model: nn.Module, options: dict) -> nn.Module:
     if unknown:
         raise SlufitError(f"unknown LoRA option(s) {sorted(unknown)}; known: {sorted(LORA_DEFAULTS)}")
     o = {**LORA_DEFAULTS, **options}
-    config = LoraConfig(r=o["r"], lora_alpha=o["alpha"], lora_dropout=o["dropout"],
-                        target_modules=o["target_modules"], bias="none")
+    targets = o["target_modules"]
+    if isinstance(targets, str):
+        # Resolved here to the full names it matches (peft's own rule, re.fullmatch): given the regex, peft
+        # rewrites it for some classes (Qwen3-Omni's thinker) into bare suffixes that also match the encoder.
+        import re
+
+        targets = [name for name, _ in model.named_modules() if re.fullmatch(targets, name)]
+        if not targets:
+            raise SlufitError(f"LoRA target_modules {o['target_modules']!r} matches no module of {type(model).__name__}")
+    config = LoraConfig(r=o["r"], lora_alpha=o["alpha"], lora_dropout=o["dropout"], target_modules=targets,
+                        bias="none")
     return get_peft_model(model, config)
 
 
