@@ -44,6 +44,7 @@ def _qwen3_frames(mel: torch.Tensor) -> torch.Tensor:
 FAMILIES = {
     "audio-flamingo-3": ("audio_flamingo3", lambda n: ((n // 160 - 1) // 2 + 1 - 2) // 2 + 1),
     "qwen3-omni-thinker": ("qwen3_omni", lambda n: int(_qwen3_frames(torch.tensor(n // 160)))),
+    "voxtral": ("voxtral", lambda n: 50),  # whole windows, no mask: 4 s x 12.5 Hz whatever the length
 }
 NAMES = list(FAMILIES)
 
@@ -83,7 +84,8 @@ def audio(tmp_path_factory):
 
 
 def speech_items(paths):
-    return [SLUItem(EXAMPLES[i], "speech", audio_path=p) for i, p in enumerate(paths)]
+    # Examples whose targets differ in length, so that every batch is padded.
+    return [SLUItem(EXAMPLES[3 * i], "speech", audio_path=p) for i, p in enumerate(paths)]
 
 
 def text_items(n=2):
@@ -111,7 +113,8 @@ def test_labels_cover_exactly_the_target_and_its_end_token(name, audio):
             assert (labels[:-n] == IGNORE).all()
             assert tok.decode(labels[-n:]) == format_target(item.example) + end
         mask = batch["attention_mask"]
-        assert (mask[:, -1] == 1).all() and (mask.sum(1) < mask.shape[1]).any()  # left padding
+        assert (mask[:, -1] == 1).all() and (mask.sum(1) < mask.shape[1]).any()  # padded, on the left only
+        assert (mask.diff(dim=1) >= 0).all()
         assert (batch["input_ids"][mask == 0] == tok.pad_token_id).all()
 
 
