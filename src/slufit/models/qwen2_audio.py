@@ -415,6 +415,17 @@ class LALMAdapter:
         else:
             self.module.cache = None
 
+    def enable_gradient_checkpointing(self) -> None:
+        """Recompute activations in the backward pass. Classes that do not support it as a whole (Granite
+        Speech) get it on their language model, where nearly all activations are."""
+        hf = self.module.hf
+        kwargs = {"use_reentrant": False}
+        if hf.supports_gradient_checkpointing:
+            hf.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        else:
+            hf.model.language_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        hf.config.use_cache = False
+
     def part_of(self, param_name: str) -> str:
         for prefix, part in self.family.parts:
             if param_name.startswith(prefix):

@@ -91,8 +91,7 @@ def load_model(name_or_path: str | Path, lora: dict | None = None, dtype: torch.
         adapter = LALMAdapter(model, tokenizer, processor=processor, feature_extractor=feature_extractor,
                               lora=lora, base_name=base, always_frozen=ALWAYS_FROZEN.get(name, ()), **options)
     if gradient_checkpointing:
-        adapter.module.hf.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        adapter.module.hf.config.use_cache = False
+        adapter.enable_gradient_checkpointing()
     return adapter
 
 
