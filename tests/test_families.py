@@ -46,6 +46,7 @@ FAMILIES = {
     "qwen3-omni-thinker": ("qwen3_omni", lambda n: int(_qwen3_frames(torch.tensor(n // 160)))),
     "voxtral": ("voxtral", lambda n: 50),  # whole windows, no mask: 4 s x 12.5 Hz whatever the length
     "granite-speech": ("granite_speech", lambda n: -(-((n // 160 + 1) // 2) // 15) * 3),  # 3 per 15 frames
+    "phi-4-multimodal": ("phi4_multimodal", lambda n: -(-((n - 400) // 160 + 1) // 8)),  # 8x time reduction
 }
 NAMES = list(FAMILIES)
 
@@ -265,7 +266,7 @@ def test_audio_longer_than_the_window_is_an_error_naming_the_file(name, tmp_path
 def test_gradient_checkpointing_keeps_loss_and_gradients(name, audio):
     plain, checkpointed = make(name), make(name)
     checkpointed.enable_gradient_checkpointing()
-    assert checkpointed.module.hf.model.language_model.is_activation_checkpointing
+    assert checkpointed.module.hf.is_activation_checkpointing and not plain.module.hf.is_activation_checkpointing
     for adapter in (plain, checkpointed):
         adapter.module.train()
     batch = plain.collate(speech_items(audio))
@@ -303,3 +304,25 @@ def test_two_step_train_writes_a_run_that_slufit_eval_scores(name, tmp_path):
     assert metrics["n"] == 2 and metrics["modality"] == "speech" and "intent" in metrics
     lines = (run / "eval" / "dev-speech" / "predictions.jsonl").read_text().splitlines()
     assert len(lines) == 2 and all("file" in json.loads(line) for line in lines)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_cached_encoder_output_does_not_depend_on_the_batch(name, audio):
+    """What makes a per-recording cache sound: a clip encodes the same alone as beside a longer clip.
+    Granite Speech's does not (block attention and convolutions over the padding), so it is not cached."""
+    adapter = make(name)
+    adapter.module.eval()
+    family, hf = adapter.family, adapter.module.hf
+
+    def encoded(items):
+        batch = adapter.collate(items, with_targets=False)
+        with torch.no_grad():
+            return family.encode(hf, *[batch.get(k) for k in family.feature_keys])[0]
+
+    alone, together = encoded(speech_items(audio)[:1]), encoded(speech_items(audio))
+    n = alone.shape[0]
+    if family.cacheable:
+        torch.testing.assert_close(alone, together[:n], atol=1e-5, rtol=1e-4)
+        assert together.shape[0] == n
+    else:
+        assert not torch.allclose(alone, together[:n], atol=1e-4)

@@ -89,6 +89,8 @@ class Family:
     # (folder) -> the feature extractor saved in it, for families whose extractor AutoFeatureExtractor cannot
     # build here (Granite's needs torchaudio).
     load_feature_extractor: Callable[[Path], Any] | None = None
+    # The default LoRA targets (a regex over module names): the language model's projections only.
+    lora_targets: str = DEFAULT_LORA_TARGETS
 
     def encoder_of(self, model: nn.Module) -> nn.Module:
         module = model
@@ -129,8 +131,11 @@ def _qwen2_audio_encode(model: nn.Module, features: torch.Tensor, feature_mask: 
 
 def _audio_token_id(config) -> int:
     """The audio placeholder's id: `audio_token_id` in most configs, `audio_token_index` in some."""
-    value = getattr(config, "audio_token_id", None)
-    return value if value is not None else config.audio_token_index
+    for holder in (config, getattr(config, "audio_config", None)):  # Phi-4-multimodal: in its audio_config
+        for key in ("audio_token_id", "audio_token_index"):
+            if getattr(holder, key, None) is not None:
+                return getattr(holder, key)
+    raise SlufitError(f"{type(config).__name__} names no audio token id")
 
 
 def _qwen2_audio_body(model: nn.Module, batch: dict, inputs_embeds: torch.Tensor | None) -> torch.Tensor:
@@ -285,7 +290,7 @@ class LALMAdapter:
             self.processor.tokenizer.padding_side = "left"
         net = self.model
         if self.lora is not None and not hasattr(self.model, "peft_config"):
-            net = _apply_lora(self.model, self.lora)
+            net = _apply_lora(self.model, self.lora, self.family.lora_targets)
         self.module = LALMModule(net, self.family)
         self._trained_parts: set[str] = set()
         # Full fine-tuning trains everything; LoRA only its adapters (set_trainable changes either).
@@ -489,13 +494,13 @@ class LALMAdapter:
 _BATCH_KEYS = {"input_ids", "attention_mask", "input_features", "feature_attention_mask", "audio_keys"}
 
 
-def _apply_lora(model: nn.Module, options: dict) -> nn.Module:
+def _apply_lora(model: nn.Module, options: dict, default_targets: str = DEFAULT_LORA_TARGETS) -> nn.Module:
     from peft import LoraConfig, get_peft_model
 
     unknown = set(options) - set(LORA_DEFAULTS)
     if unknown:
         raise SlufitError(f"unknown LoRA option(s) {sorted(unknown)}; known: {sorted(LORA_DEFAULTS)}")
-    o = {**LORA_DEFAULTS, **options}
+    o = {**LORA_DEFAULTS, "target_modules": default_targets, **options}
     targets = o["target_modules"]
     if isinstance(targets, str):
         # Resolved here to the full names it matches (peft's own rule, re.fullmatch): given the regex, peft

@@ -10,7 +10,7 @@ import importlib
 
 from slufit.models.qwen2_audio import FAMILIES
 
-FAMILY_MODULES = ["audio_flamingo3", "qwen3_omni", "voxtral", "granite_speech"]
+FAMILY_MODULES = ["audio_flamingo3", "qwen3_omni", "voxtral", "granite_speech", "phi4_multimodal"]
 
 MODELS: dict[str, str] = {}
 for _name in FAMILY_MODULES:

@@ -129,8 +129,10 @@ def _featurize(adapter, prompts: list[str], waves: list[np.ndarray]) -> dict:
 
 
 def _encode(model: nn.Module, features: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
-    raise RuntimeError("Granite Speech encoder outputs depend on the batch (block attention over padding); "
-                       "they are never cached")
+    """Encoder outputs, one padded row per clip: they depend on the batch's padding, so the adapter never
+    caches them (`cacheable=False`); tests use this to show that they do."""
+    encoder = model.model.encoder
+    return list(encoder(features.to(encoder.input_linear.weight.dtype)).last_hidden_state.unbind(0))
 
 
 def _processor(feature_extractor, tokenizer):
