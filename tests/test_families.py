@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,6 +33,7 @@ ROWS = [
 EXAMPLES = [Example(id=f"e{i}", locale="en-US", text=t, scenario=s, action=a, intent=f"{s}_{a}",
                     entities=tuple(Entity(*e) for e in ents)) for i, (t, s, a, ents) in enumerate(ROWS)]
 CLIP_SECONDS = [1.0, 2.3]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _qwen3_frames(mel: torch.Tensor) -> torch.Tensor:
@@ -326,3 +328,81 @@ def test_a_cached_encoder_output_does_not_depend_on_the_batch(name, audio):
         assert together.shape[0] == n
     else:
         assert not torch.allclose(alone, together[:n], atol=1e-4)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_registry_loads_a_transformers_folder_of_the_family(name, audio, tmp_path):
+    """The hub-id path (AutoConfig -> the family's class, tokenizer, feature extractor, processor), offline."""
+    from slufit.models.registry import load_model
+
+    module = importlib.import_module(f"slufit.models.families.{FAMILIES[name][0]}")
+    model, tokenizer, processor, fe = module.tiny(texts())
+    for part in (model, tokenizer, fe):
+        part.save_pretrained(tmp_path / "hf")
+    adapter = load_model(tmp_path / "hf")
+    assert adapter.family.name == name and adapter.base_name == str((tmp_path / "hf").resolve())
+    reference = make(name)
+    for items in (text_items(), speech_items(audio)):
+        assert adapter.loss(adapter.collate(items)).item() == pytest.approx(
+            reference.loss(reference.collate(items)).item(), abs=1e-5)
+
+
+def test_the_registry_names_every_family_model_with_its_hub_id():
+    from slufit.models import families
+    from slufit.models.registry import MODELS
+
+    assert {n: MODELS.get(n) for n in families.MODELS} == families.MODELS
+    assert set(families.MODULES) == set(NAMES)  # every registered family has its contract tests here
+
+
+def test_slufit_models_lists_names_hub_ids_sizes_windows_and_options(capsys):
+    from slufit.cli import main as cli_main
+    from slufit.models.registry import MODELS
+
+    assert cli_main(["models", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["name"] for r in rows] == list(MODELS)
+    known = [r for r in rows if r["family"] != "-"]
+    assert len({r["family"] for r in known}) >= 7
+    for row in known:
+        assert row["hub"] == MODELS[row["name"]] and row["size"] != "-" and row["window_s"] > 0
+        assert "lora" in row["options"] and ("encoder_cache_dir" in row["options"]) == row["encoder_cache"]
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["voxtral-mini-3b"]["window_s"] == 30 and not by_name["granite-speech-3.3-2b"]["encoder_cache"]
+    assert cli_main(["models"]) == 0
+    table = capsys.readouterr().out
+    assert "mistralai/Voxtral-Mini-3B-2507" in table and "audio window" in table
+
+
+def test_every_listed_name_dry_runs_a_curriculum_config(capsys):
+    from slufit.cli import main as cli_main
+    from slufit.models.registry import MODELS
+
+    config = REPO / "configs" / "qwen2_audio" / "slurp_curriculum.yaml"
+    for name in MODELS:
+        assert cli_main(["train", "--config", str(config), "--dry-run", f"model.name={name}"]) == 0
+        out = capsys.readouterr().out
+        assert f"name: {name}" in out and "stage 1 text" in out and "stage 2 mix" in out
+
+
+FAMILY_CONFIGS = sorted(str(p.relative_to(REPO)) for d in ("voxtral", "granite_speech", "audio_flamingo3",
+                                                            "qwen3_omni", "phi4_multimodal")
+                        for p in (REPO / "configs" / d).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("config", FAMILY_CONFIGS)
+def test_family_paper_configs_dry_run_with_the_studys_schedule(config, capsys):
+    from slufit.cli import main as cli_main
+    from slufit.train.config import load_config
+
+    text = (REPO / config).read_text()
+    assert text.startswith("# ") and f"--config {config}" in text.split("model:")[0]  # opens with its launch command
+    assert cli_main(["train", "--config", str(REPO / config), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    loaded = load_config(REPO / config)
+    assert loaded.scheme.name == "curriculum" and loaded.scheme.text_epochs == 2 and loaded.scheme.mix_epochs == 1
+    assert loaded.train.global_batch == 128 and loaded.data.speech_fraction == 0.05 and "stage 2 mix" in out
+    if "lora" in loaded.model.options:
+        assert loaded.train.lr == 1e-4 and not loaded.scheme.trainable.audio_encoder
+    else:
+        assert loaded.train.lr == 5e-6 and loaded.scheme.mix_lr == 3e-6

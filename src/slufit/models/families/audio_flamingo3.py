@@ -21,6 +21,9 @@ AUDIO_TOKEN = "<sound>"
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", AUDIO_TOKEN]
 CHAT_TEMPLATE = chatml_template(AUDIO_TOKEN)
 MODELS = {"audio-flamingo-3": "nvidia/audio-flamingo-3-hf"}
+# Nominal sizes, as the model cards name them (nothing was downloaded here to count them).
+SIZES = {"audio-flamingo-3": "8B (Qwen2.5-7B decoder + Whisper-large-v3-sized encoder)"}
+MODEL_TYPES = ("audioflamingo3",)
 
 
 def _featurize(adapter, prompts: list[str], waves: list[np.ndarray]) -> dict:

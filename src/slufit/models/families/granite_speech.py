@@ -45,6 +45,9 @@ CHAT_TEMPLATE = (
 )
 MODELS = {"granite-speech-3.3-2b": "ibm-granite/granite-speech-3.3-2b",
           "granite-speech-3.3-8b": "ibm-granite/granite-speech-3.3-8b"}
+# Nominal sizes, as the model names say (nothing was downloaded here to count them).
+SIZES = {"granite-speech-3.3-2b": "2B decoder + conformer encoder", "granite-speech-3.3-8b": "8B decoder + conformer encoder"}
+MODEL_TYPES = ("granite_speech",)
 MAX_SECONDS = 600.0
 
 

@@ -43,6 +43,9 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
 )
 MODELS = {"phi-4-multimodal": "microsoft/Phi-4-multimodal-instruct"}
+# Nominal size, as the model card gives it (nothing was downloaded here to count it).
+SIZES = {"phi-4-multimodal": "5.6B (Phi-4-mini 3.8B decoder + audio and vision encoders)"}
+MODEL_TYPES = ("phi4_multimodal",)
 MAX_SECONDS = 600.0
 SPEECH = "model.embed_tokens_extend.audio_embed."
 FEATURE_KEYS = ("audio_input_features", "audio_attention_mask", "audio_embed_sizes")

@@ -29,6 +29,10 @@ SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", AUDIO_START, AU
                   "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
 CHAT_TEMPLATE = chatml_template(AUDIO_START + AUDIO_TOKEN + AUDIO_END, system=None)
 MODELS = {"qwen3-omni-30b-a3b": "Qwen/Qwen3-Omni-30B-A3B-Instruct"}
+# Nominal sizes, as the model names say (nothing was downloaded here to count them).
+SIZES = {"qwen3-omni-30b-a3b": "30B total, 3B active (MoE thinker; talker dropped)"}
+# The thinker alone, or the full checkpoint (whose thinker is kept).
+MODEL_TYPES = ("qwen3_omni_moe_thinker", "qwen3_omni_moe")
 MAX_SECONDS = 600.0
 
 

@@ -40,6 +40,9 @@ CHAT_TEMPLATE = (
     "{% elif message['role'] == 'assistant' %}{{ message['content'] }}</s>{% endif %}{% endfor %}"
 )
 MODELS = {"voxtral-mini-3b": "mistralai/Voxtral-Mini-3B-2507", "voxtral-small-24b": "mistralai/Voxtral-Small-24B-2507"}
+# Nominal sizes, as the model names say (nothing was downloaded here to count them).
+SIZES = {"voxtral-mini-3b": "3B decoder + ~0.6B encoder", "voxtral-small-24b": "24B decoder + ~0.6B encoder"}
+MODEL_TYPES = ("voxtral",)
 
 
 def _window_frames(adapter) -> int:
