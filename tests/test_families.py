@@ -406,3 +406,26 @@ def test_family_paper_configs_dry_run_with_the_studys_schedule(config, capsys):
         assert loaded.train.lr == 1e-4 and not loaded.scheme.trainable.audio_encoder
     else:
         assert loaded.train.lr == 5e-6 and loaded.scheme.mix_lr == 3e-6
+
+
+def test_granite_mel_matches_an_independent_log_mel_and_the_processors_token_rule():
+    """GraniteMel (torch, no torchaudio) against transformers' numpy spectrogram with torchaudio's
+    MelSpectrogram settings (hann 400, hop 160, FFT 512, power 2, centred reflect padding, HTK, no norm)."""
+    from transformers.audio_utils import mel_filter_bank, spectrogram, window_function
+
+    from slufit.models.families.granite_speech import GraniteMel
+
+    rng = np.random.default_rng(1)
+    wave = (0.1 * rng.standard_normal(16000 + 480)).astype(np.float32)
+    fe = GraniteMel()
+    features = fe([torch.from_numpy(wave)])
+    filters = mel_filter_bank(num_frequency_bins=257, num_mel_filters=80, min_frequency=0.0, max_frequency=8000.0,
+                              sampling_rate=16000, norm=None, mel_scale="htk")
+    mel = spectrogram(wave, window_function(400, "hann", periodic=True), frame_length=400, hop_length=160,
+                      fft_length=512, power=2.0, center=True, pad_mode="reflect", mel_filters=filters)
+    logmel = np.log10(np.clip(mel.T, 1e-10, None))
+    logmel = np.maximum(logmel, logmel.max() - 8.0) / 4 + 1
+    logmel = logmel[: len(logmel) // 2 * 2].reshape(1, -1, 160)
+    np.testing.assert_allclose(features["input_features"].numpy(), logmel, atol=1e-4)
+    # 104 mel frames -> 52 encoder frames -> 4 windows of 15 -> 12 projector outputs.
+    assert features["audio_embed_sizes"] == [12] and features["input_features_mask"].sum().item() == 12
