@@ -429,3 +429,16 @@ def test_granite_mel_matches_an_independent_log_mel_and_the_processors_token_rul
     np.testing.assert_allclose(features["input_features"].numpy(), logmel, atol=1e-4)
     # 104 mel frames -> 52 encoder frames -> 4 windows of 15 -> 12 projector outputs.
     assert features["audio_embed_sizes"] == [12] and features["input_features_mask"].sum().item() == 12
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_audio_is_read_at_16khz_and_a_feature_extractor_at_another_rate_is_an_error(name, tmp_path):
+    adapter = make(name)
+    t = np.arange(8000 * 2) / 8000  # 2 s at 8 kHz: resampled, so it gives the tokens of 2 s at 16 kHz
+    sf.write(tmp_path / "8k.wav", (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 8000)
+    batch = adapter.collate([SLUItem(EXAMPLES[0], "speech", audio_path=tmp_path / "8k.wav")])
+    audio_id = adapter.tokenizer.convert_tokens_to_ids(adapter.family.audio_token)
+    assert int((batch["input_ids"] == audio_id).sum()) == FAMILIES[name][1](32000)
+    adapter.feature_extractor.sampling_rate = 24000
+    with pytest.raises(SlufitError, match="8k.wav.*expects 24000 Hz"):
+        adapter.collate([SLUItem(EXAMPLES[0], "speech", audio_path=tmp_path / "8k.wav")])

@@ -384,6 +384,10 @@ class LALMAdapter:
         return labels
 
     def _wave(self, path: Path) -> np.ndarray:
+        rate = getattr(self.feature_extractor, "sampling_rate", SAMPLE_RATE)
+        if rate != SAMPLE_RATE:  # a feature extractor set up for another rate would misread 16 kHz samples
+            raise SlufitError(f"{path}: {self.family.name}'s feature extractor expects {rate} Hz audio, but slufit "
+                              f"reads every recording at {SAMPLE_RATE} Hz; use the model's 16 kHz feature extractor")
         wave = load_wave(path)
         if len(wave) > self.window_s * SAMPLE_RATE and self.family.long_audio_is_error:
             raise SlufitError(f"{path}: {len(wave) / SAMPLE_RATE:.1f} s is longer than {self.family.name}'s "
