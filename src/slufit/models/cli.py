@@ -28,10 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def describe() -> list[dict]:
     """One row per registered name: name, hub (id or builder), family, class, size, window_s, cache, options."""
     from slufit.models import families
-    from slufit.models.qwen2_audio import FAMILIES, _register_all
+    from slufit.models.qwen2_audio import FAMILIES, register_families
     from slufit.models.registry import MODELS
 
-    _register_all()
+    register_families()
     rows = []
     for name, hub in MODELS.items():
         family_name, size, window = None, None, None

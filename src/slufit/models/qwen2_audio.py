@@ -162,12 +162,14 @@ QWEN2_AUDIO = Family(
 FAMILIES: dict[str, Family] = {"qwen2-audio": QWEN2_AUDIO}  # qwen_omni adds itself on import
 
 
-def _register_all() -> None:
-    from slufit.models import families, qwen_omni  # noqa: F401  (they register their families on import)
+def register_families() -> None:
+    """Import the family modules beyond Qwen2-Audio; each adds itself to FAMILIES on import (lazily, so that
+    imports run one way: the families import this module, never the reverse at import time)."""
+    from slufit.models import families, qwen_omni  # noqa: F401
 
 
 def family_for(model: nn.Module) -> Family:
-    _register_all()
+    register_families()
 
     name = type(model).__name__
     for family in FAMILIES.values():
@@ -538,7 +540,7 @@ def load_saved(path: Path, device: str | torch.device | None = None, dtype: torc
 
     path = Path(path)
     info = json.loads((path / MODEL_INFO).read_text())
-    _register_all()
+    register_families()
     family = FAMILIES.get(info["family"])
     if family is None:
         raise SlufitError(f"{path}: saved by an unknown model family {info['family']!r}; known: {', '.join(FAMILIES)}")
