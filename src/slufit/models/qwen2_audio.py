@@ -58,18 +58,18 @@ class Family:
     # so a more specific prefix (a projector inside the encoder) comes first. Other parameters
     # (e.g. Omni's vision tower) stay frozen.
     parts: tuple[tuple[str, str], ...]
-    # (adapter, prompts, waves) -> tokenizer/processor output with input_ids, attention_mask,
-    # input_features, feature_attention_mask (audio placeholders expanded).
+    # (adapter, prompts, waves) -> tokenizer/processor output with input_ids, attention_mask and the
+    # feature_keys below (audio placeholders expanded).
     featurize: Callable[["LALMAdapter", list[str], list[np.ndarray]], dict[str, torch.Tensor]]
-    # (model, input_features, feature_attention_mask) -> per-audio encoder outputs before the projector.
+    # (model, *the batch's feature_keys in order) -> per-audio encoder outputs before the projector.
     encode: Callable[[nn.Module, torch.Tensor, torch.Tensor], list[torch.Tensor]]
     # (model, encoder output) -> language-model embeddings.
     project: Callable[[nn.Module, torch.Tensor], torch.Tensor]
     # (model, batch without labels, inputs_embeds or None) -> last hidden states.
     body: Callable[[nn.Module, dict[str, torch.Tensor], torch.Tensor | None], torch.Tensor]
     audio_token: str = "<|AUDIO|>"
-    # The batch keys of the audio features: (features, their mask or None); `encode` gets them in this order.
-    # Every row of each is one recording.
+    # The batch keys of the audio features (features first, then e.g. their mask; a key may be absent, then
+    # None); `encode` gets them in this order. Every row of each is one recording.
     feature_keys: tuple[str, ...] = ("input_features", "feature_attention_mask")
     # Attribute path of the audio encoder in the transformers model (its forward is what text batches never run).
     encoder: str = "model.audio_tower"
@@ -77,7 +77,7 @@ class Family:
     end_token: str = IM_END
     # (prompt with one audio_token, frames) -> the prompt with the placeholder expanded as the processor does.
     expand: Callable[[str, str, int], str] | None = None
-    # False where an encoder output depends on the rest of the batch (Granite's block attention runs over
+    # False where an encoder output depends on the rest of the batch (Granite's and Phi-4's run over the
     # padding), so it must not be cached per recording.
     cacheable: bool = True
     # (adapter) -> seconds of audio the model reads per recording; longer audio is refused (new families) or,
