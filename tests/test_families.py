@@ -405,7 +405,9 @@ def test_every_listed_name_dry_runs_a_curriculum_config(capsys):
     for name in MODELS:
         assert cli_main(["train", "--config", str(config), "--dry-run", f"model.name={name}"]) == 0
         out = capsys.readouterr().out
-        assert f"name: {name}" in out and "stage 1 text" in out and "stage 2 mix" in out
+        assert f"# model: {name} -> {MODELS[name]} (registered" in out and "stage 1 text" in out and "stage 2 mix" in out
+    assert cli_main(["train", "--config", str(config), "--dry-run", "model.name=nobody/nothing"]) == 0
+    assert "not a registered name or a folder here" in capsys.readouterr().out
 
 
 FAMILY_CONFIGS = sorted(str(p.relative_to(REPO)) for d in ("voxtral", "granite_speech", "audio_flamingo3",
