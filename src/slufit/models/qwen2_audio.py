@@ -58,16 +58,50 @@ class Family:
     # so a more specific prefix (a projector inside the encoder) comes first. Other parameters
     # (e.g. Omni's vision tower) stay frozen.
     parts: tuple[tuple[str, str], ...]
-    # (adapter, prompts, waves) -> tokenizer/processor output with input_ids, attention_mask,
-    # input_features, feature_attention_mask (audio placeholders expanded).
+    # (adapter, prompts, waves) -> tokenizer/processor output with input_ids, attention_mask and the
+    # feature_keys below (audio placeholders expanded).
     featurize: Callable[["LALMAdapter", list[str], list[np.ndarray]], dict[str, torch.Tensor]]
-    # (model, input_features, feature_attention_mask) -> per-audio encoder outputs before the projector.
+    # (model, *the batch's feature_keys in order) -> per-audio encoder outputs before the projector.
     encode: Callable[[nn.Module, torch.Tensor, torch.Tensor], list[torch.Tensor]]
     # (model, encoder output) -> language-model embeddings.
     project: Callable[[nn.Module, torch.Tensor], torch.Tensor]
     # (model, batch without labels, inputs_embeds or None) -> last hidden states.
     body: Callable[[nn.Module, dict[str, torch.Tensor], torch.Tensor | None], torch.Tensor]
     audio_token: str = "<|AUDIO|>"
+    # The batch keys of the audio features (features first, then e.g. their mask; a key may be absent, then
+    # None); `encode` gets them in this order. Every row of each is one recording.
+    feature_keys: tuple[str, ...] = ("input_features", "feature_attention_mask")
+    # Attribute path of the audio encoder in the transformers model (its forward is what text batches never run).
+    encoder: str = "model.audio_tower"
+    # The token that closes the assistant turn: the target ends with it and generation stops at it.
+    end_token: str = IM_END
+    # (prompt with one audio_token, frames) -> the prompt with the placeholder expanded as the processor does.
+    expand: Callable[[str, str, int], str] | None = None
+    # False where an encoder output depends on the rest of the batch (Granite's and Phi-4's run over the
+    # padding), so it must not be cached per recording.
+    cacheable: bool = True
+    # (adapter) -> seconds of audio the model reads per recording; longer audio is refused (new families) or,
+    # for the two original families, cut off with a warning.
+    window: Callable[["LALMAdapter"], float] | None = None
+    long_audio_is_error: bool = False
+    # (feature_extractor, tokenizer) -> the transformers processor the family featurizes with, or None.
+    processor: Callable[[Any, Any], Any] | None = None
+    # (folder) -> the feature extractor saved in it, for families whose extractor AutoFeatureExtractor cannot
+    # build here (Granite's needs torchaudio).
+    load_feature_extractor: Callable[[Path], Any] | None = None
+    # The default LoRA targets (a regex over module names): the language model's projections only.
+    lora_targets: str = DEFAULT_LORA_TARGETS
+
+    def encoder_of(self, model: nn.Module) -> nn.Module:
+        module = model
+        for attr in self.encoder.split("."):
+            module = getattr(module, attr)
+        return module
+
+    def expand_audio(self, prompt: str, n: int) -> str:
+        if self.expand is not None:
+            return self.expand(prompt, self.audio_token, n)
+        return prompt.replace(self.audio_token, self.audio_token * n, 1)
 
 
 # ---------------------------------------------------------------- Qwen2-Audio
@@ -95,6 +129,15 @@ def _qwen2_audio_encode(model: nn.Module, features: torch.Tensor, feature_mask: 
     return [hidden[i, :n] for i, n in enumerate(out_lengths.tolist())]
 
 
+def _audio_token_id(config) -> int:
+    """The audio placeholder's id: `audio_token_id` in most configs, `audio_token_index` in some."""
+    for holder in (config, getattr(config, "audio_config", None)):  # Phi-4-multimodal: in its audio_config
+        for key in ("audio_token_id", "audio_token_index"):
+            if getattr(holder, key, None) is not None:
+                return getattr(holder, key)
+    raise SlufitError(f"{type(config).__name__} names no audio token id")
+
+
 def _qwen2_audio_body(model: nn.Module, batch: dict, inputs_embeds: torch.Tensor | None) -> torch.Tensor:
     if inputs_embeds is not None:
         out = model.model(inputs_embeds=inputs_embeds, attention_mask=batch["attention_mask"], use_cache=False)
@@ -119,8 +162,14 @@ QWEN2_AUDIO = Family(
 FAMILIES: dict[str, Family] = {"qwen2-audio": QWEN2_AUDIO}  # qwen_omni adds itself on import
 
 
+def register_families() -> None:
+    """Import the family modules beyond Qwen2-Audio; each adds itself to FAMILIES on import (lazily, so that
+    imports run one way: the families import this module, never the reverse at import time)."""
+    from slufit.models import families, qwen_omni  # noqa: F401
+
+
 def family_for(model: nn.Module) -> Family:
-    from slufit.models import qwen_omni  # noqa: F401  (registers the Omni family)
+    register_families()
 
     name = type(model).__name__
     for family in FAMILIES.values():
@@ -159,16 +208,14 @@ class LALMModule(nn.Module):
         """The transformers model (LoRA layers, if any, are injected into it in place)."""
         return self.net.get_base_model() if hasattr(self.net, "get_base_model") else self.net
 
-    def forward(self, input_ids, attention_mask, labels, input_features=None, feature_attention_mask=None,
-                audio_keys=None) -> torch.Tensor:
-        batch = {"input_ids": input_ids, "attention_mask": attention_mask, "input_features": input_features,
-                 "feature_attention_mask": feature_attention_mask}
+    def forward(self, input_ids, attention_mask, labels, audio_keys=None, **features) -> torch.Tensor:
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask, **features}
         embeds = None
-        if audio_keys is not None and input_features is None and self.cache is None:
+        if audio_keys is not None and not features and self.cache is None:
             raise RuntimeError("this speech batch was collated from the encoder cache, which is now off "
                                "(audio encoder unfrozen?); collate the batch again")
         if self.cache is not None and audio_keys is not None:
-            embeds = self.merged_embeddings(input_ids, input_features, feature_attention_mask, audio_keys)
+            embeds = self.merged_embeddings(input_ids, features, audio_keys)
         hidden = self.family.body(self.hf, batch, embeds)
         # Only positions that predict a target token go through the LM head: the prompt never counts,
         # and a 150k-word head over every audio frame would dominate memory.
@@ -177,22 +224,23 @@ class LALMModule(nn.Module):
         logits = self.hf.lm_head(hidden[:, :-1][keep])
         return F.cross_entropy(logits.float(), shift_labels[keep])
 
-    def merged_embeddings(self, input_ids, input_features, feature_attention_mask, audio_keys) -> torch.Tensor:
+    def merged_embeddings(self, input_ids, features: dict[str, torch.Tensor], audio_keys) -> torch.Tensor:
         """Token embeddings with each <|AUDIO|> run replaced by its audio's projected encoder output,
         as the transformers forward does, with the frozen encoder's outputs taken from the cache."""
         hf = self.hf
         outputs: list[torch.Tensor | None] = [self.cache.get(int(k)) for k in audio_keys.tolist()]
         missing = [i for i, out in enumerate(outputs) if out is None]
-        if missing and input_features is None:
+        if missing and not features:
             raise RuntimeError(f"{len(missing)} recordings left the encoder cache between collate and loss "
                                "(was set_trainable called in between?); collate the batch again")
         if missing:
-            tower = hf.model.audio_tower
+            tower = self.family.encoder_of(hf)
             was_training = tower.training
             tower.eval()  # a cached output must not depend on dropout drawn when it was computed
+            rows = [features[k][missing] if features.get(k) is not None else None for k in self.family.feature_keys]
             try:
                 with torch.no_grad():
-                    computed = self.family.encode(hf, input_features[missing], feature_attention_mask[missing])
+                    computed = self.family.encode(hf, *rows)
             finally:
                 tower.train(was_training)
             for i, out in zip(missing, computed):
@@ -201,7 +249,7 @@ class LALMModule(nn.Module):
         embeds = hf.get_input_embeddings()(input_ids)
         audio = torch.cat([o.to(embeds.device) for o in outputs])
         audio = self.family.project(hf, audio.to(embeds.dtype))
-        mask = (input_ids == hf.config.audio_token_id).unsqueeze(-1)
+        mask = (input_ids == _audio_token_id(hf.config)).unsqueeze(-1)
         if int(mask.sum()) != audio.shape[0]:
             raise RuntimeError(f"{int(mask.sum())} audio tokens but {audio.shape[0]} audio features")
         return embeds.masked_scatter(mask.to(embeds.device), audio.to(embeds.dtype))
@@ -244,7 +292,7 @@ class LALMAdapter:
             self.processor.tokenizer.padding_side = "left"
         net = self.model
         if self.lora is not None and not hasattr(self.model, "peft_config"):
-            net = _apply_lora(self.model, self.lora)
+            net = _apply_lora(self.model, self.lora, self.family.lora_targets)
         self.module = LALMModule(net, self.family)
         self._trained_parts: set[str] = set()
         # Full fine-tuning trains everything; LoRA only its adapters (set_trainable changes either).
@@ -255,6 +303,8 @@ class LALMAdapter:
 
     @property
     def window_s(self) -> float:
+        if self.family.window is not None:
+            return self.family.window(self)
         return self.feature_extractor.n_samples / SAMPLE_RATE
 
     def prompt(self, item: SLUItem, task: str | None = None, blind: bool = False) -> str:
@@ -269,7 +319,7 @@ class LALMAdapter:
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
     def target(self, item: SLUItem) -> str:
-        return format_target(item.example, self.transcript_first) + IM_END
+        return format_target(item.example, self.transcript_first) + self.family.end_token
 
     def collate(self, items: Sequence[SLUItem], with_targets: bool = True) -> dict[str, torch.Tensor]:
         """A training batch (with targets), or a generation batch (without; always with audio features,
@@ -296,7 +346,7 @@ class LALMAdapter:
             prompts = [self.prompt(item) for item in items]
             return self._batch(items, prompts, [transcript_prefix(item.example.text) for item in items])
         prompts = [self.prompt(item, INSTRUCTIONS["speech_transcript"]) for item in items]
-        return self._batch(items, prompts, [item.example.text + IM_END for item in items])
+        return self._batch(items, prompts, [item.example.text + self.family.end_token for item in items])
 
     def _batch(self, items: Sequence[SLUItem], prompts: list[str], targets: list[str] | None,
                from_cache: bool = True) -> dict:
@@ -311,15 +361,15 @@ class LALMAdapter:
             if all(c is not None for c in cached):
                 # Every recording's encoder output is cached: skip reading audio and computing log-mel
                 # features (as costly as a GPU step for a 7B model); expand placeholders as the processor does.
-                token = self.family.audio_token
-                texts = [t.replace(token, token * len(c), 1) for t, c in zip(texts, cached)]
+                texts = [self.family.expand_audio(t, len(c)) for t, c in zip(texts, cached)]
                 batch = dict(self.tokenizer(texts, padding=True, return_tensors="pt", add_special_tokens=False))
             else:
                 batch = self.family.featurize(self, texts, [self._wave(item.audio_path) for item in items])
             batch["audio_keys"] = torch.tensor(keys)
         else:
             batch = dict(self.tokenizer(texts, padding=True, return_tensors="pt", add_special_tokens=False))
-        batch = {k: v for k, v in batch.items() if k in _BATCH_KEYS}
+        keep = _BATCH_KEYS | set(self.family.feature_keys)
+        batch = {k: v for k, v in batch.items() if k in keep}
         if targets is not None:
             batch["labels"] = self._labels(batch["input_ids"], targets)
         return batch
@@ -336,8 +386,15 @@ class LALMAdapter:
         return labels
 
     def _wave(self, path: Path) -> np.ndarray:
+        rate = getattr(self.feature_extractor, "sampling_rate", SAMPLE_RATE)
+        if rate != SAMPLE_RATE:  # a feature extractor set up for another rate would misread 16 kHz samples
+            raise SlufitError(f"{path}: {self.family.name}'s feature extractor expects {rate} Hz audio, but slufit "
+                              f"reads every recording at {SAMPLE_RATE} Hz; use the model's 16 kHz feature extractor")
         wave = load_wave(path)
-        if len(wave) > self.feature_extractor.n_samples:
+        if len(wave) > self.window_s * SAMPLE_RATE and self.family.long_audio_is_error:
+            raise SlufitError(f"{path}: {len(wave) / SAMPLE_RATE:.1f} s is longer than {self.family.name}'s "
+                              f"{self.window_s:g} s audio window (as configured here); trim or split the recording")
+        if len(wave) > self.window_s * SAMPLE_RATE:
             warnings.warn(f"{path}: {len(wave) / SAMPLE_RATE:.1f} s is longer than the model's "
                           f"{self.window_s:.0f} s audio window; the rest is cut off", stacklevel=3)
         return wave
@@ -360,13 +417,25 @@ class LALMAdapter:
                 param.requires_grad = wanted.get(part, False)
         self._trained_parts |= {part for part, on in wanted.items() if on}
         # A frozen encoder gives the same output for a recording every time: compute it once.
-        if self.use_encoder_cache and not audio_encoder:
+        if self.use_encoder_cache and self.family.cacheable and not audio_encoder:
             encoder = [(n, p) for n, p in self.module.hf.named_parameters() if self.part_of(n) == "audio_encoder"]
-            identity = encoder_identity(encoder, config=self.module.hf.config.audio_config, extra=self.family.name)
+            config = getattr(self.family.encoder_of(self.module.hf), "config", None)
+            identity = encoder_identity(encoder, config=config, extra=self.family.name)
             if self.module.cache is None or self.module.cache.identity != identity:
                 self.module.cache = EncoderCache(identity, self.cache_dir)
         else:
             self.module.cache = None
+
+    def enable_gradient_checkpointing(self) -> None:
+        """Recompute activations in the backward pass. Classes that do not support it as a whole (Granite
+        Speech) get it on their language model, where nearly all activations are."""
+        hf = self.module.hf
+        kwargs = {"use_reentrant": False}
+        if hf.supports_gradient_checkpointing:
+            hf.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        else:
+            hf.model.language_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        hf.config.use_cache = False
 
     def part_of(self, param_name: str) -> str:
         for prefix, part in self.family.parts:
@@ -386,12 +455,20 @@ class LALMAdapter:
         was_training = self.module.training
         self.module.eval()
         try:
-            stop = [self.tokenizer.convert_tokens_to_ids(t) for t in (IM_END, ENDOFTEXT)]
+            stop = self._stop_ids()
             out = hf.generate(**batch, num_beams=num_beams, max_new_tokens=max_new_tokens, do_sample=False,
                               eos_token_id=stop, pad_token_id=self.tokenizer.pad_token_id, use_cache=True)
         finally:
             self.module.train(was_training)
         return self.tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+
+    def _stop_ids(self) -> list[int]:
+        """The end of the assistant turn, and the tokenizer's own end-of-sequence tokens."""
+        stop = []
+        for token in (self.family.end_token, ENDOFTEXT, self.tokenizer.eos_token):
+            if token is not None and token in self.tokenizer.get_vocab():
+                stop.append(self.tokenizer.convert_tokens_to_ids(token))
+        return sorted(set(stop))
 
     # -- save and load
 
@@ -423,15 +500,24 @@ class LALMAdapter:
 _BATCH_KEYS = {"input_ids", "attention_mask", "input_features", "feature_attention_mask", "audio_keys"}
 
 
-def _apply_lora(model: nn.Module, options: dict) -> nn.Module:
+def _apply_lora(model: nn.Module, options: dict, default_targets: str = DEFAULT_LORA_TARGETS) -> nn.Module:
     from peft import LoraConfig, get_peft_model
 
     unknown = set(options) - set(LORA_DEFAULTS)
     if unknown:
         raise SlufitError(f"unknown LoRA option(s) {sorted(unknown)}; known: {sorted(LORA_DEFAULTS)}")
-    o = {**LORA_DEFAULTS, **options}
-    config = LoraConfig(r=o["r"], lora_alpha=o["alpha"], lora_dropout=o["dropout"],
-                        target_modules=o["target_modules"], bias="none")
+    o = {**LORA_DEFAULTS, "target_modules": default_targets, **options}
+    targets = o["target_modules"]
+    if isinstance(targets, str):
+        # Resolved here to the full names it matches (peft's own rule, re.fullmatch): given the regex, peft
+        # rewrites it for some classes (Qwen3-Omni's thinker) into bare suffixes that also match the encoder.
+        import re
+
+        targets = [name for name, _ in model.named_modules() if re.fullmatch(targets, name)]
+        if not targets:
+            raise SlufitError(f"LoRA target_modules {o['target_modules']!r} matches no module of {type(model).__name__}")
+    config = LoraConfig(r=o["r"], lora_alpha=o["alpha"], lora_dropout=o["dropout"], target_modules=targets,
+                        bias="none")
     return get_peft_model(model, config)
 
 
@@ -454,13 +540,16 @@ def load_saved(path: Path, device: str | torch.device | None = None, dtype: torc
 
     path = Path(path)
     info = json.loads((path / MODEL_INFO).read_text())
+    register_families()
     family = FAMILIES.get(info["family"])
     if family is None:
-        from slufit.models import qwen_omni  # noqa: F401  (registers the Omni family)
-        family = FAMILIES[info["family"]]
+        raise SlufitError(f"{path}: saved by an unknown model family {info['family']!r}; known: {', '.join(FAMILIES)}")
     cls = getattr(transformers, family.model_class)
     tokenizer = AutoTokenizer.from_pretrained(path / "tokenizer")
-    feature_extractor = AutoFeatureExtractor.from_pretrained(path / "tokenizer")
+    if family.load_feature_extractor is not None:
+        feature_extractor = family.load_feature_extractor(path / "tokenizer")
+    else:
+        feature_extractor = AutoFeatureExtractor.from_pretrained(path / "tokenizer")
     if info["lora"] is not None:
         base = path / info["base"] if info["base"] == "base" else info["base"]
         model = cls.from_pretrained(base, dtype=dtype)
@@ -495,6 +584,8 @@ def load_saved(path: Path, device: str | torch.device | None = None, dtype: torc
 
 
 def _processor_for(family: Family, feature_extractor, tokenizer):
+    if family.processor is not None:
+        return family.processor(feature_extractor, tokenizer)
     if family is QWEN2_AUDIO:
         from transformers import Qwen2AudioProcessor
 

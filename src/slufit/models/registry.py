@@ -31,6 +31,17 @@ ALWAYS_FROZEN: dict[str, tuple[str, ...]] = {"tiny": ("audio_encoder",)}
 # transformers model_type -> how the adapter reads it.
 _MODEL_TYPES = {"qwen2_audio": "qwen2-audio", "qwen2_5_omni": "qwen2.5-omni", "qwen2_5_omni_thinker": "qwen2.5-omni"}
 
+# The newer families (slufit.models.families, one module each): name -> hub id.
+MODELS.update({
+    "voxtral-mini-3b": "mistralai/Voxtral-Mini-3B-2507",
+    "voxtral-small-24b": "mistralai/Voxtral-Small-24B-2507",
+    "granite-speech-3.3-2b": "ibm-granite/granite-speech-3.3-2b",
+    "granite-speech-3.3-8b": "ibm-granite/granite-speech-3.3-8b",
+    "audio-flamingo-3": "nvidia/audio-flamingo-3-hf",
+    "qwen3-omni-30b-a3b": "Qwen/Qwen3-Omni-30B-A3B-Instruct",
+    "phi-4-multimodal": "microsoft/Phi-4-multimodal-instruct",
+})
+
 
 def tiny_folder(cache_dir: str | None = None) -> Path:
     """The pretrained tiny default's transformers folder (pretrained here on first use, then cached)."""
@@ -91,8 +102,7 @@ def load_model(name_or_path: str | Path, lora: dict | None = None, dtype: torch.
         adapter = LALMAdapter(model, tokenizer, processor=processor, feature_extractor=feature_extractor,
                               lora=lora, base_name=base, always_frozen=ALWAYS_FROZEN.get(name, ()), **options)
     if gradient_checkpointing:
-        adapter.module.hf.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        adapter.module.hf.config.use_cache = False
+        adapter.enable_gradient_checkpointing()
     return adapter
 
 
@@ -107,11 +117,15 @@ def _from_pretrained(source: str, dtype: torch.dtype, trust_remote_code: bool, a
         known = ", ".join(MODELS)
         raise SlufitError(f"cannot load model {source!r}: not a known name ({known}), a model folder, "
                           f"or a reachable hub id ({str(err).splitlines()[0]})") from err
+    from slufit.models import families
+
     family = _MODEL_TYPES.get(config.model_type)
+    kwargs = dict(dtype=dtype, attn_implementation=attn_implementation, trust_remote_code=trust_remote_code)
+    if family is None and config.model_type in families.MODEL_TYPES:
+        return families.from_pretrained(source, config.model_type, **kwargs)
     if family is None:
         raise SlufitError(f"{source}: model type {config.model_type!r} has no slufit adapter; "
-                          f"supported: {', '.join(sorted(_MODEL_TYPES))}")
-    kwargs = dict(dtype=dtype, attn_implementation=attn_implementation, trust_remote_code=trust_remote_code)
+                          f"supported: {', '.join(sorted([*_MODEL_TYPES, *families.MODEL_TYPES]))}")
     tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     feature_extractor = AutoFeatureExtractor.from_pretrained(source, trust_remote_code=trust_remote_code)
     if family == "qwen2-audio":

@@ -60,13 +60,17 @@ CHAT_TEMPLATE = (
 )
 
 
-def build_tokenizer(texts: Iterable[str], vocab_size: int = 2000) -> PreTrainedTokenizerFast:
+def build_tokenizer(texts: Iterable[str], vocab_size: int = 2000, special_tokens: list[str] | None = None,
+                    eos_token: str = IM_END, pad_token: str = ENDOFTEXT,
+                    chat_template: str = CHAT_TEMPLATE) -> PreTrainedTokenizerFast:
     """Train a byte-level BPE on `texts` (offline) and wrap it like Qwen2-Audio's tokenizer.
 
     Every byte is in the vocabulary, so any text round-trips; `vocab_size` counts the
-    256 bytes, the merges and the special tokens.
+    256 bytes, the merges and the special tokens. Other model families pass their own
+    special tokens (ids 0, 1, ... in this order), end and padding tokens and chat template.
     """
-    minimum = 256 + len(SPECIAL_TOKENS)
+    special = list(special_tokens or SPECIAL_TOKENS)
+    minimum = 256 + len(special)
     if vocab_size < minimum:
         raise SlufitError(f"vocab_size must be at least {minimum} (256 bytes + special tokens), got {vocab_size}")
     core = Tokenizer(models.BPE())
@@ -77,19 +81,19 @@ def build_tokenizer(texts: Iterable[str], vocab_size: int = 2000) -> PreTrainedT
     core.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
+        special_tokens=special,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     core.train_from_iterator((t for t in texts), trainer=trainer)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=core,
-        eos_token=IM_END,
-        pad_token=ENDOFTEXT,
-        additional_special_tokens=SPECIAL_TOKENS[1:],
+        eos_token=eos_token,
+        pad_token=pad_token,
+        additional_special_tokens=[t for t in special if t != pad_token],
         padding_side="left",
         clean_up_tokenization_spaces=False,
         model_max_length=32768,
     )
-    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.chat_template = chat_template
     return tokenizer

@@ -58,6 +58,7 @@ def _dry_run(config) -> int:
     from slufit.train.loop import format_schedule, plan_schedule
 
     print(dump_config(config), end="")
+    print(f"# model: {_model_source(config.model.name)}")
     missing = [p for p in config.data.train + config.data.dev + config.data.test if not Path(p).is_file()]
     if missing:
         # Still useful on a machine without the data: show the stage structure the scheme makes.
@@ -73,3 +74,14 @@ def _dry_run(config) -> int:
     _, plans, budget, grad_accum = plan_schedule(config)
     print(format_schedule(config, plans, budget, grad_accum))
     return 0
+
+
+def _model_source(name: str) -> str:
+    """Where `model.name` would load from, without loading it: a registered name's hub id, or a folder."""
+    from slufit.models.registry import MODELS
+
+    if name in MODELS:
+        return f"{name} -> {MODELS[name]} (registered; slufit models lists them)"
+    if Path(name).is_dir():
+        return f"{name} (a local folder)"
+    return f"{name} (not a registered name or a folder here: read as a hub id)"

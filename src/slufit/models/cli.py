@@ -1,0 +1,75 @@
+"""`slufit models`: the registered model names, their hub ids, sizes, audio windows and supported options.
+
+    slufit models           # a table
+    slufit models --json    # the same, one JSON object per name
+
+Nothing is downloaded or loaded: the facts come from the registry and the family modules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+# What the registry cannot say about the two original families (slufit.models.qwen2_audio, qwen_omni).
+_ORIGINAL = {
+    "qwen2-audio-7b-instruct": ("qwen2-audio", "8.4B (measured: benchmarks/gpu_qwen2_audio.py)", 30.0),
+    "qwen2-audio-7b": ("qwen2-audio", "8.4B", 30.0),
+    "qwen2.5-omni-7b": ("qwen2.5-omni-thinker", "7B decoder + encoders (thinker)", 30.0),
+    "qwen2.5-omni-3b": ("qwen2.5-omni-thinker", "3B decoder + encoders (thinker)", 30.0),
+}
+_COMMON_OPTIONS = ["lora", "dtype", "device", "gradient_checkpointing", "transcript_first", "attn_implementation"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
+
+
+def describe() -> list[dict]:
+    """One row per registered name: name, hub (id or builder), family, class, size, window_s, cache, options."""
+    from slufit.models import families
+    from slufit.models.qwen2_audio import FAMILIES, register_families
+    from slufit.models.registry import MODELS
+
+    register_families()
+    rows = []
+    for name, hub in MODELS.items():
+        family_name, size, window = None, None, None
+        for module in families.MODULES.values():
+            if name in module.MODELS:
+                family_name, size = module.FAMILY.name, module.SIZES.get(name)
+                window = getattr(module, "MAX_SECONDS", None) or _window_of(module)
+        if name in _ORIGINAL:
+            family_name, size, window = _ORIGINAL[name]
+        family = FAMILIES.get(family_name)
+        options = list(_COMMON_OPTIONS)
+        if family is not None and family.cacheable:
+            options += ["use_encoder_cache", "encoder_cache_dir"]
+        rows.append({"name": name, "hub": hub, "family": family_name or "-",
+                     "class": family.model_class if family else "-", "size": size or "-",
+                     "window_s": window, "encoder_cache": bool(family and family.cacheable),
+                     "options": options if family else ["see docs/models.md"]})
+    return rows
+
+
+def _window_of(module) -> float | None:
+    """The audio window of a family that reads one fixed window per recording (its real checkpoints: 30 s)."""
+    return 30.0 if module.FAMILY.window is None else None
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = describe()
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    header = ("name", "hub id", "family", "size (nominal)", "audio window", "encoder cache")
+    table = [header] + [(r["name"], r["hub"], r["family"], r["size"],
+                         "-" if r["window_s"] is None else f"{r['window_s']:g} s", "yes" if r["encoder_cache"] else "no")
+                        for r in rows]
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+    print(f"\noptions (model.options in a run config): {', '.join(_COMMON_OPTIONS)}; "
+          "use_encoder_cache and encoder_cache_dir where the encoder cache is 'yes'. See docs/models.md.")
+    return 0
