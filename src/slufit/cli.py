@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "corpus": ("slufit.corpus.cli", "build the embedded multilingual SLU corpus"),
     "speech": ("slufit.speech.cli", "synthesize speech for a canonical dataset (espeak-ng)"),
     "score": ("slufit.scoring.cli", "score predictions exactly as the official SLURP toolkit does"),
-    "pretrain": ("slufit.models.pretrain", "pretrain the tiny default model's speech-text alignment"),
+    "pretrain": ("slufit.models.bridge.pretrain", "train the tiny default's CTC bridge on unlabelled speech"),
     "models": ("slufit.models.cli", "list the registered models: hub ids, sizes, audio windows, options"),
     "train": ("slufit.train.cli", "fine-tune a model with a scheme (text-only, mix, curriculum, cross-lingual)"),
     "eval": ("slufit.train.evaluate", "evaluate a trained run on a dataset, with speech or text input"),

@@ -2,10 +2,10 @@
 
 Orchestration only; every stage is another module's job and is cached or resumable:
 
-    1 corpus     slufit.corpus.build_corpus        en-US and fr-FR templated SLU corpus
-    2 speech     slufit.speech.synthesize_examples train speakers for train, test speakers for test
-    3 pretrain   slufit.models.pretrain            the tiny model learns to read audio (cached by hash)
-    4 grids      slufit.grid.runner                configs/grids/demo-mono.yaml, demo-crosslingual.yaml
+    1 corpus     slufit.corpus.build_corpus             en-US and fr-FR templated SLU corpus
+    2 speech     slufit.speech.synthesize_examples      train speakers for train, test speakers for test
+    3 pretrain   slufit.models.bridge.pretrain          the tiny model's CTC bridge, on unlabelled speech (cached)
+    4 grids      slufit.grid.runner                     configs/grids/demo-mono.yaml, demo-crosslingual.yaml
     5 report     OUT/report.md, the plots, and the table printed
 
 Running it again finishes at once (each stage is skipped when its stamp matches);
@@ -27,9 +27,8 @@ from pathlib import Path
 from typing import Any
 
 LOCALES = ("en-US", "fr-FR")
-# Locales the tiny model is pretrained to read (docs/tiny.md: a multilingual pool learns ~4x slower); their
-# pretraining utterances are also voiced as the rehearsal pool of the monolingual grid (data/<locale>/rehearsal.jsonl).
-PRETRAIN_LOCALES = ("en-US",)
+# Locales whose unlabelled speech trains the bridge's CTC head (Whisper tiny.en ears are English-only).
+BRIDGE_LOCALES = ("en-US",)
 GRIDS_DIR = Path(__file__).resolve().parents[2] / "configs" / "grids"
 GRIDS = ("demo-mono", "demo-crosslingual")
 
@@ -38,39 +37,47 @@ GRIDS = ("demo-mono", "demo-crosslingual")
 class DemoSizes:
     """Everything that sets how long the demo takes. The lead tunes FULL; QUICK only has to run."""
 
-    # Corpus utterances per locale: SLU training (all voiced, budgets are drawn from them), test, pretraining pool.
+    # Corpus utterances per locale: SLU training (all voiced, budgets are drawn from them), dev (the bridge's
+    # CER / WER, test speakers), test, pretraining pool.
     n_train: int
+    n_dev: int
     n_test: int
     n_pretrain: int
-    # Pretraining of the tiny model: utterances per locale, held-out utterances per locale (WER), steps, batch.
-    pretrain_utterances: int
-    pretrain_heldout: int
-    pretrain_steps: int
-    pretrain_batch: int
+    # The bridge (slufit.models.bridge.pretrain.BridgeConfig fields): pool utterances and word sequences per
+    # locale, held-out clips, CTC epochs, head sizes (empty: its defaults).
+    bridge_pool: int
+    bridge_words: int
+    bridge_heldout: int
+    bridge_epochs: int
     # Fine-tuning: passes over the data (curriculum: text_epochs text-only, then mix_epochs mixed), batch size.
     epochs: float
     text_epochs: float
     mix_epochs: float
     batch_size: int
-    # Generation limit at evaluation (a JSON target of the corpus is ~40-70 tokens).
+    lr: float
+    mix_lr: float
+    # Generation limit at evaluation (a compact target of the corpus is ~10-40 tokens).
     max_new_tokens: int
-    # Speech fractions (%) of the monolingual grid; None: the grid file's. Cross-lingual en-US speech count.
+    # Speech fractions (%) of the monolingual grid; None: the grid file's. Cross-lingual: share (%) of the
+    # source-locale utterances with speech, and target-locale speech items.
     fractions: tuple[float, ...] | None
+    source_fraction: float
     target_speech: int
-    # Tiny model sizes (slufit.models.tiny.TinySizes fields); empty: its defaults.
-    model_sizes: tuple[tuple[str, int], ...] = ()
-    # Peak fine-tuning learning rate (curriculum's mixed stage: 0.6 x, the study's 3e-6 / 5e-6); None: the grid file's.
-    lr: float | None = None
+    bridge_head: tuple[tuple[str, int], ...] = ()
+    # The bridge's language model sizes (slufit.models.bridge.model.LMSizes fields); empty: its defaults.
+    lm_sizes: tuple[tuple[str, int], ...] = ()
+    # Share of text items fed as simulated bridge vectors (slufit.models.bridge.simulate); 0: plain text.
+    simulate_text: float = 0.0
 
 
-FULL = DemoSizes(n_train=300, n_test=200, n_pretrain=2100, pretrain_utterances=2000, pretrain_heldout=50,
-                 pretrain_steps=600, pretrain_batch=16, epochs=3, text_epochs=2, mix_epochs=1, batch_size=16,
-                 max_new_tokens=80, fractions=None, target_speech=32, lr=2e-3)
-QUICK = DemoSizes(n_train=24, n_test=8, n_pretrain=28, pretrain_utterances=24, pretrain_heldout=4,
-                  pretrain_steps=4, pretrain_batch=8, epochs=1, text_epochs=1, mix_epochs=1, batch_size=8,
-                  max_new_tokens=16, fractions=(100,), target_speech=4,
-                  model_sizes=(("hidden", 64), ("layers", 1), ("heads", 2), ("kv_heads", 1), ("intermediate", 128),
-                               ("vocab_size", 600)))
+FULL = DemoSizes(n_train=2000, n_dev=200, n_test=300, n_pretrain=2100, bridge_pool=2000, bridge_words=4000,
+                 bridge_heldout=300, bridge_epochs=10, epochs=6, text_epochs=6, mix_epochs=2, batch_size=32, lr=1e-3,
+                 mix_lr=5e-4, max_new_tokens=64, fractions=None, source_fraction=100, target_speech=40)
+QUICK = DemoSizes(n_train=24, n_dev=4, n_test=8, n_pretrain=28, bridge_pool=20, bridge_words=16, bridge_heldout=6,
+                  bridge_epochs=1, epochs=1, text_epochs=1, mix_epochs=1, batch_size=8, lr=1e-3, mix_lr=5e-4,
+                  max_new_tokens=16, fractions=(100,), source_fraction=100, target_speech=4,
+                  bridge_head=(("d", 32), ("heads", 2)),
+                  lm_sizes=(("hidden", 32), ("layers", 1), ("heads", 2), ("kv_heads", 1), ("intermediate", 64)))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -116,7 +123,7 @@ def build_corpus_stage(stages: Stages, sizes: DemoSizes) -> Path:
     from slufit.corpus import build_corpus
 
     corpus = stages.out / "corpus"
-    params = {"locales": list(LOCALES), "n_train": sizes.n_train, "n_dev": 0, "n_test": sizes.n_test,
+    params = {"locales": list(LOCALES), "n_train": sizes.n_train, "n_dev": sizes.n_dev, "n_test": sizes.n_test,
               "n_pretrain": sizes.n_pretrain, "seed": 0}
     start = stages.header("1", "corpus", f"embedded SLU corpus, {', '.join(LOCALES)}")
     if stages.stamp_matches("corpus", params):
@@ -129,15 +136,12 @@ def build_corpus_stage(stages: Stages, sizes: DemoSizes) -> Path:
 
 
 def speech_stage(stages: Stages, corpus: Path, sizes: DemoSizes) -> Path:
-    """Voice every training utterance with train speakers and every test utterance with test speakers; and the
-    pretraining utterances (the start of each PRETRAIN_LOCALES pretrain pool) as the rehearsal pool."""
+    """Voice every training utterance with train speakers and every test utterance with test speakers."""
     from slufit.data.example import read_examples, write_examples
     from slufit.speech.synth import synthesize_examples
 
     data = stages.out / "data"
-    params = {"corpus": _fingerprint([corpus / loc / f"{s}.jsonl" for loc in LOCALES
-                                      for s in ("train", "test", "pretrain")]),
-              "rehearsal": sizes.pretrain_utterances}
+    params = {"corpus": _fingerprint([corpus / loc / f"{s}.jsonl" for loc in LOCALES for s in ("train", "test")])}
     start = stages.header("2", "speech", "espeak-ng; train speakers -> train, test speakers -> test")
     if stages.stamp_matches("speech", params):
         stages.done("speech", start, " (cached)")
@@ -149,12 +153,6 @@ def speech_stage(stages: Stages, corpus: Path, sizes: DemoSizes) -> Path:
                                          progress=False)
             write_examples(data / locale / f"{split}.jsonl", voiced)
             stages.console.print(f"  {locale} {split}: {len(voiced)} utterances, {pool} speakers")
-    for locale in PRETRAIN_LOCALES:  # unlabelled speech -> transcript items for rehearsal stages
-        examples = read_examples(corpus / locale / "pretrain.jsonl")[: sizes.pretrain_utterances]
-        voiced = synthesize_examples(examples, data / locale, speakers="train", cache_dir=stages.out / "cache" / "tts",
-                                     progress=False)
-        write_examples(data / locale / "rehearsal.jsonl", voiced)
-        stages.console.print(f"  {locale} rehearsal pool: {len(voiced)} pretraining utterances, train speakers")
     stages.write_stamp("speech", params)
     stages.done("speech", start)
     return data
@@ -170,21 +168,19 @@ def _fingerprint(paths: list[Path]) -> str:
 
 
 def pretrain_stage(stages: Stages, corpus: Path, sizes: DemoSizes, threads: int) -> Path:
-    """The tiny model, pretrained on the corpus pretrain pools (cached by the pretrain module itself)."""
-    from slufit.models.pretrain import PretrainConfig, pretrain
+    """The tiny model's CTC bridge, trained on the corpus pretraining pool and frequent-word sequences
+    (unlabelled speech; cached by the pretrain module itself). OUT/model links to it."""
+    from slufit.models.bridge.pretrain import BridgeConfig, pretrain
 
-    start = stages.header("3", "pretrain", "tiny model learns to read audio (cached)")
-    # The tokenizer learns the text of the locales the demo builds (the corpus holds no others).
-    config = PretrainConfig(locales=list(PRETRAIN_LOCALES), tokenizer_locales=list(LOCALES), corpus=str(corpus.resolve()),
-                            utterances_per_locale=sizes.pretrain_utterances, heldout_per_locale=sizes.pretrain_heldout,
-                            steps=sizes.pretrain_steps, batch_size=sizes.pretrain_batch,
-                            warmup_steps=min(50, max(1, sizes.pretrain_steps // 10)),
-                            sizes=dict(sizes.model_sizes), threads=threads,
-                            cache_dir=str((stages.out / "cache").resolve()))
+    start = stages.header("3", "pretrain", "the CTC bridge learns characters from unlabelled speech (cached)")
+    config = BridgeConfig(locales=list(BRIDGE_LOCALES), corpus=str(corpus.resolve()),
+                          pool_utterances=sizes.bridge_pool, word_sequences=sizes.bridge_words,
+                          heldout=sizes.bridge_heldout, eval_utterances=sizes.n_dev, epochs=sizes.bridge_epochs,
+                          head=dict(sizes.bridge_head), threads=threads, cache_dir=str((stages.out / "cache").resolve()))
     folder = pretrain(config, log=lambda line: stages.console.print(f"  {line}", markup=False, highlight=False))
     model = stages.out / "model"
-    # A stable name for the cached model, so the grid configs can point at OUT/model.
-    target = (Path(folder) / "model").resolve()
+    # A stable name for the cached bridge, so the grid configs can point at OUT/model.
+    target = Path(folder).resolve()
     if not model.is_symlink() or model.resolve() != target:
         tmp = stages.out / ".model.tmp"
         if tmp.is_symlink() or tmp.exists():
@@ -204,22 +200,24 @@ def grid_stage(stages: Stages, name: str, data: Path, model: Path, sizes: DemoSi
     if not path.is_file():
         raise SlufitError(f"{path}: the demo's grid config is missing (slufit demo runs from a source checkout)")
     grid = load_grid(path, out=stages.out / name.removeprefix("demo-"))
-    keys = ("train", "test", "rehearsal") if "rehearsal" in grid.data else ("train", "test")
-    grid.data = {k: str(data.resolve() / "{locale}" / f"{k}.jsonl") for k in keys}
+    grid.data = {k: str(data.resolve() / "{locale}" / f"{k}.jsonl") for k in ("train", "test")}
     grid.seeds = list(seeds)
     if sizes.fractions is not None and not grid.crosslingual:
         grid.fractions = [float(f) for f in sizes.fractions]
     if grid.crosslingual:
         grid.target_speech = sorted({0, sizes.target_speech})
+        grid.fractions = [float(sizes.source_fraction)]
+    options = {**grid.train_overrides.get("model", {}).get("options", {}),
+               "encoder_cache_dir": str((stages.out / "cache" / "segments").resolve())}
+    if sizes.lm_sizes:
+        options["lm_sizes"] = dict(sizes.lm_sizes)
+    if sizes.simulate_text:
+        options["simulate_text"] = sizes.simulate_text
     overrides = dict(grid.train_overrides)
-    overrides["model"] = {**overrides.get("model", {}), "name": str(model),
-                          "options": {**overrides.get("model", {}).get("options", {}),
-                                      "encoder_cache_dir": str((stages.out / "cache" / "encoder").resolve())}}
+    overrides["model"] = {**overrides.get("model", {}), "name": str(model), "options": options}
     overrides.update({"scheme.epochs": sizes.epochs, "scheme.text_epochs": sizes.text_epochs,
                       "scheme.mix_epochs": sizes.mix_epochs, "train.batch_size": sizes.batch_size,
-                      "eval.max_new_tokens": sizes.max_new_tokens})
-    if sizes.lr is not None:
-        overrides.update({"train.lr": sizes.lr, "scheme.mix_lr": 0.6 * sizes.lr})
+                      "eval.max_new_tokens": sizes.max_new_tokens, "train.lr": sizes.lr, "scheme.mix_lr": sizes.mix_lr})
     grid.train_overrides = overrides
     start = stages.header(f"4{'ab'[GRIDS.index(name)]}", f"grid {name}",
                           f"{len(grid.runs())} runs into {grid.out}")
@@ -237,11 +235,12 @@ def combined_report(out: Path, grid_dirs: dict[str, Path], sizes: DemoSizes, see
     from slufit.files import atomic_open
 
     lines = ["# slufit demo: the study on the embedded default", "",
-             "The reference study's schemes and speech fractions, run on the embedded tiny model (Whisper tiny.en "
-             "encoder, frozen; small Qwen2 language model pretrained here to read audio) and the embedded "
+             "The reference study's schemes and speech fractions, run on the embedded tiny model (a CTC-bridge "
+             "LALM: frozen Whisper tiny.en ears, a CTC head trained here on unlabelled speech, and a small Qwen2 "
+             "language model that reads the head's posteriors through its own unit embeddings) and the embedded "
              f"templated corpus ({', '.join(LOCALES)}), voiced by espeak-ng with test speakers disjoint from "
              "training speakers. Rebuild a grid's report with `slufit grid report DIR`.", "",
-             f"- Sizes: `{json.dumps(asdict(sizes))}`", f"- Seeds: {', '.join(map(str, seeds))}",
+             f"- Sizes: `{json.dumps(asdict(sizes))}`", f"- Seeds: {len(seeds)} ({', '.join(map(str, seeds))})",
              "- Stage times (this call; cached stages take ~0 s): "
              + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in times.items()), ""]
     for title, grid_dir in grid_dirs.items():

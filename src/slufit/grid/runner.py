@@ -100,10 +100,25 @@ def build_run_config(grid: GridSpec, run: RunSpec, run_dir: Path):
 
 
 def default_train_fn() -> TrainFn:
-    """slufit.train's Python entry point: train one run into its run folder."""
+    """slufit.train's Python entry point: train one run into its run folder (a curriculum run may start
+    from its grid's text-only run: `text_stage_source`)."""
     from slufit.train.loop import train
 
-    return lambda config, resume: train(config, resume=resume)
+    def train_fn(config, resume, warm_start=None):
+        return train(config, resume=resume, warm_start=warm_start)
+
+    train_fn.warm_start = True  # type: ignore[attr-defined]
+    return train_fn
+
+
+def text_stage_source(grid: GridSpec, run: RunSpec) -> Path | None:
+    """The grid's finished text-only run of the same seed and locale, for a monolingual curriculum run:
+    its checkpoint is the curriculum's text stage when the settings agree (slufit.train.loop.warm_start_mismatch
+    checks), so that stage is not trained twice."""
+    if run.scheme != "curriculum" or run.crosslingual or "text_only" not in grid.schemes:
+        return None
+    source = grid.out / RunSpec("text_only", 0.0, run.seed, run.locale).name
+    return source if run_state(source) == "done" else None
 
 
 def write_grid_file(grid: GridSpec) -> None:
@@ -195,7 +210,11 @@ def _train_locked(grid: GridSpec, run: RunSpec, run_dir: Path, lock: RunLock, ta
         if accelerate_config is None:
             # Lost lock (this worker stalled past the timeout and another took the run over): stop training.
             with lock.heartbeat(interval, _stop_main_thread):
-                train_fn(config, resume)
+                source = None if resume or not getattr(train_fn, "warm_start", False) else text_stage_source(grid, run)
+                if source is not None:
+                    train_fn(config, resume, warm_start=source)
+                else:
+                    train_fn(config, resume)
         else:
             _launch(train_command(run_dir, resume, accelerate_config), lock, interval)
     except BaseException as err:

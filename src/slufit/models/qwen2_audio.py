@@ -337,7 +337,7 @@ class LALMAdapter:
     def collate_rehearsal(self, items: Sequence[SLUItem]) -> dict[str, torch.Tensor]:
         """Speech -> transcript batches (the tiny default's pretraining objective, same prompt), for
         rehearsal stages that keep the model reading audio while it learns the SLU task from text."""
-        from slufit.models.pretrain import INSTRUCTIONS
+        from slufit.models.tiny_qwen2_audio.pretrain import INSTRUCTIONS
 
         if self.transcript_first:
             # The SLU prompt itself, and as target only the transcript the SLU target opens with

