@@ -281,3 +281,36 @@ def test_default_config_file_matches_the_dataclass():
     assert load_config(DEFAULT_CONFIG) == BridgeConfig()
     with pytest.raises(SlufitError, match="unknown key"):
         load_config(None, ["epoch=3"])
+
+
+SIM = 0.5  # simulated text items draw from torch's RNG: the checkpoint must restore it too
+
+
+def test_curriculum_from_the_text_only_checkpoint_equals_training_it_whole(voiced, tmp_path):
+    """A grid's curriculum run reuses its text-only run as its text stage (slufit.train.loop.warm_start_mismatch):
+    the result is bit for bit the curriculum trained from scratch; a different first stage is refused."""
+    from slufit.data.example import write_examples
+    from slufit.train.config import config_from_dict, resolve_paths
+    from slufit.train.loop import train
+
+    data = voiced["root"] / "speech" / "curriculum.jsonl"  # beside the recordings its paths are relative to
+    write_examples(data, voiced["examples"])
+
+    def config(name, scheme, **train_extra):
+        return resolve_paths(config_from_dict({
+            "model": {"name": str(voiced["bridge"]), "options": {"lm_sizes": SMALL_LM, "simulate_text": SIM}},
+            "data": {"train": [str(data)], "speech_fraction": 0.5},
+            "scheme": scheme, "train": {"batch_size": 2, "lr": 1e-3, **train_extra},
+            "eval": {"modalities": ["speech"], "beams": 1, "max_new_tokens": 4}, "run_dir": str(tmp_path / name)}))
+
+    curriculum = {"name": "curriculum", "text_epochs": 2, "mix_epochs": 1, "mix_lr": 5e-4}
+    train(config("text", {"name": "text_only", "epochs": 2}))
+    whole = train(config("whole", curriculum))
+    reused = train(config("reused", curriculum), warm_start=tmp_path / "text")
+    assert whole["warm_start"] is None and reused["warm_start"] == str(tmp_path / "text")
+    a = load_model(str(tmp_path / "whole" / "model")).module.state_dict()
+    b = load_model(str(tmp_path / "reused" / "model")).module.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # Another text stage (3 epochs): the checkpoint is not reused, the stage is trained here.
+    other = train(config("other", {**curriculum, "text_epochs": 3}), warm_start=tmp_path / "text")
+    assert other["warm_start"] is None

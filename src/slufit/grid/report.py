@@ -449,7 +449,7 @@ def build_report(grid_dir: str | os.PathLike, eval_name: str | None = None, refe
 
     lines += ["## Reproduction", ""]
     seeds = sorted({r.run.seed for r in results})
-    lines += [f"- Seeds: {', '.join(map(str, seeds))}"]
+    lines += [f"- Seeds: {len(seeds)} ({', '.join(map(str, seeds))})"]
     versions = _code_versions(results)
     lines += [f"- Code: {v}" for v in versions] or ["- Code: version.json not found in the run folders"]
     lines += [f"- Runs: {', '.join(sorted(r.run.name for r in results))}",

@@ -268,6 +268,10 @@ def train(config: Config, resume: bool = False, load: Callable[..., Any] | None 
         accelerator.print(f"{run_dir}: no checkpoint yet; starting from the beginning")
     if resume and warm_start is not None and state.warm_start is None:
         state.warm_start = str(warm_start)
+        # The source's last scheduler step set the learning rate of *its* schedule (0 past its end); the next
+        # step of this run must use this run's schedule, as the uninterrupted run would.
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(state.step, plans)
     writer = None
     if main:
         from torch.utils.tensorboard import SummaryWriter
