@@ -24,7 +24,6 @@ import torch
 from transformers import (PreTrainedTokenizerFast, Qwen2AudioConfig, Qwen2AudioEncoderConfig,
                           Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor, Qwen2Config,
                           WhisperFeatureExtractor)
-from transformers.masking_utils import create_bidirectional_mask
 
 from slufit.errors import SlufitError
 from slufit.models import whisper_ct2
@@ -128,32 +127,11 @@ def count_parameters(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-@torch.no_grad()
 def encode_audio(model: Qwen2AudioForConditionalGeneration, input_features: torch.Tensor,
                  feature_attention_mask: torch.Tensor, trim: bool = True) -> list[torch.Tensor]:
-    """Audio encoder outputs per clip, [audio tokens, d_model], as Qwen2AudioModel computes them (padding
-    frames masked out of attention, then only the clip's own outputs kept). The projector is not applied:
-    it is trained, so these are what a frozen encoder's cache holds.
+    """Audio encoder outputs per clip, [audio tokens, d_model], as Qwen2AudioModel computes them; the projector
+    is not applied (it is trained), so these are what a frozen encoder's cache holds. The shared Whisper ears
+    code does the work (slufit.models.ears.encode_frames, with its trimming of padded frames)."""
+    from slufit.models.ears import encode_frames
 
-    With `trim`, the mel frames past the longest clip of the batch (plus a margin the convolutions can see)
-    are dropped first: the kept outputs do not change (they never attend to masked positions), and a batch
-    of 2 s clips costs less than half of the full 5 s window. Sort clips by length to make the most of it.
-    """
-    tower = model.model.audio_tower
-    mel_lengths = feature_attention_mask.sum(-1)
-    feat_lengths, out_lengths = tower._get_feat_extract_output_lengths(mel_lengths)
-    frames = input_features.shape[-1]
-    if trim:  # conv2 output j sees mel frames up to 2j + 2; keep an even count
-        frames = min(frames, int(mel_lengths.max()) + 4 + int(mel_lengths.max()) % 2)
-    features = input_features[..., :frames].to(tower.conv1.weight.dtype)
-    hidden = torch.nn.functional.gelu(tower.conv1(features))
-    hidden = torch.nn.functional.gelu(tower.conv2(hidden)).permute(0, 2, 1)
-    batch, positions, _ = hidden.shape
-    hidden = hidden + tower.embed_positions.weight[:positions]
-    mask = (torch.arange(positions)[None, :] < feat_lengths[:, None]).long()
-    attention = create_bidirectional_mask(config=tower.config, inputs_embeds=hidden, attention_mask=mask)
-    for layer in tower.layers:
-        hidden = layer(hidden, attention)
-    hidden = tower.avg_pooler(hidden.permute(0, 2, 1)).permute(0, 2, 1)
-    hidden = tower.layer_norm(hidden)
-    return [hidden[i, : int(n)].clone() for i, n in enumerate(out_lengths)]
+    return encode_frames(model.model.audio_tower, input_features, feature_attention_mask, trim=trim)
