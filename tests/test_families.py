@@ -389,8 +389,10 @@ def test_slufit_models_lists_names_hub_ids_sizes_windows_and_options(capsys):
     assert len({r["family"] for r in known}) >= 7
     for row in known:
         assert row["hub"] == MODELS[row["name"]] and row["size"] != "-" and row["window_s"] > 0
-        assert "lora" in row["options"] and ("encoder_cache_dir" in row["options"]) == row["encoder_cache"]
+        assert ("encoder_cache_dir" in row["options"]) == row["encoder_cache"]
+        assert ("lora" in row["options"]) == (row["family"] != "ctc-bridge")  # the tiny bridge takes no LoRA
     by_name = {r["name"]: r for r in rows}
+    assert by_name["tiny"]["family"] == "ctc-bridge" and "simulate_text" in by_name["tiny"]["options"]
     assert by_name["voxtral-mini-3b"]["window_s"] == 30 and not by_name["granite-speech-3.3-2b"]["encoder_cache"]
     assert cli_main(["models"]) == 0
     table = capsys.readouterr().out

@@ -17,7 +17,13 @@ _ORIGINAL = {
     "qwen2-audio-7b": ("qwen2-audio", "8.4B", 30.0),
     "qwen2.5-omni-7b": ("qwen2.5-omni-thinker", "7B decoder + encoders (thinker)", 30.0),
     "qwen2.5-omni-3b": ("qwen2.5-omni-thinker", "3B decoder + encoders (thinker)", 30.0),
+    "tiny-qwen2-audio": ("qwen2-audio", "8.1M (Whisper tiny.en encoder + 2-layer LM)", 5.0),
 }
+# The embedded default is not a transformers LALM class: the CTC-bridge model (slufit.models.bridge).
+_BRIDGE = {"name": "tiny", "family": "ctc-bridge", "class": "Qwen2ForCausalLM over a CTC bridge",
+           "size": "1.4M LM (demo: 0.9M) + 1.36M CTC head + 8.2M frozen ears", "window_s": 5.0,
+           "encoder_cache": True, "options": ["simulate_text", "simulate_scale", "lm_sizes", "encoder_cache_dir",
+                                              "device", "dtype"]}
 _COMMON_OPTIONS = ["lora", "dtype", "device", "gradient_checkpointing", "transcript_first", "attn_implementation"]
 
 
@@ -34,6 +40,9 @@ def describe() -> list[dict]:
     register_families()
     rows = []
     for name, hub in MODELS.items():
+        if name == _BRIDGE["name"]:
+            rows.append({**_BRIDGE, "hub": hub})
+            continue
         family_name, size, window = None, None, None
         for module in families.MODULES.values():
             if name in module.MODELS:
