@@ -1,26 +1,23 @@
 """Training throughput of the tiny CTC-bridge model on the CPU: text batches, speech batches whose segments
 are cached, and speech batches that run the ears and the CTC head (a first epoch), in one run.
 
-    python benchmarks/bridge_throughput.py                 # the demo's LM sizes, batch 32
-    python benchmarks/bridge_throughput.py --threads 1 --steps 10
+    python benchmarks/bridge_throughput.py                 # after `slufit demo`: its bridge and data
+    python benchmarks/bridge_throughput.py --bridge BRIDGE_FOLDER --data VOICED.jsonl --threads 1
 
-The ears are the real Whisper tiny.en encoder (offline, pinned); the CTC head has the real sizes with random
-weights (its output does not change the cost of what follows); speech is 64 embedded-corpus utterances
-voiced by espeak-ng. Each measurement is `--steps` optimizer steps (collate + forward + backward + AdamW)
-after one warm-up step. Prints items/s and the ratios against text batches.
+A trained bridge is needed (a random head emits a segment for nearly every frame, so its speech items
+would be several times longer than real ones). The LM has the demo's sizes. Each measurement is `--steps`
+optimizer steps (collate + forward + backward + AdamW) after one warm-up step, on the first 256 utterances.
+Prints items/s and the ratios against text batches.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 def items_per_second(model, items, batch_size: int, steps: int, fresh_cache: bool = False) -> float:
@@ -50,40 +47,34 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--bridge", type=Path, default=Path("runs/demo/model"), help="a trained bridge folder")
+    parser.add_argument("--data", type=Path, default=Path("runs/demo/data/en-US/train.jsonl"),
+                        help="voiced canonical JSONL (its recordings are read)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from bridge_support import make_bridge
-
-    from slufit.corpus import build_corpus
-    from slufit.data.example import read_examples
+    from slufit.data.example import read_examples, resolve_audio
+    from slufit.errors import SlufitError
     from slufit.models.base import SLUItem
-    from slufit.models.bridge.ctc import CTCHead
     from slufit.models.registry import load_model
-    from slufit.speech import synthesize_examples
 
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        build_corpus(root / "corpus", locales=["en-US"], n_train=64, n_dev=0, n_test=0, n_pretrain=0, seed=0)
-        examples = read_examples(root / "corpus" / "en-US" / "train.jsonl")
-        spoken = synthesize_examples(examples, root / "speech", speakers="train", progress=False)
-        bridge = make_bridge(root / "bridge")
-        model = load_model(str(bridge), lm_sizes={"hidden": 192, "layers": 2, "heads": 4, "kv_heads": 2,
-                                                  "intermediate": 512})
-        head = CTCHead(384, len(model.head_units))  # the real head sizes (make_bridge's is a small one)
-        head.requires_grad_(False)
-        model.module.head = head.eval()
-        text = [SLUItem(e, "text") for e in spoken]
-        speech = [SLUItem(e, "speech", root / "speech" / e.recordings[0].path) for e in spoken]
-        results = {"text": items_per_second(model, text, args.batch_size, args.steps),
-                   "speech, segments cached": None,
-                   "speech, ears + head run": items_per_second(model, speech, args.batch_size, args.steps, True)}
-        model.segments(speech)  # fill the cache
-        results["speech, segments cached"] = items_per_second(model, speech, args.batch_size, args.steps)
+    if not (args.bridge / "bridge.json").is_file() or not args.data.is_file():
+        raise SlufitError(f"{args.bridge} / {args.data}: run `slufit demo` first, or give --bridge and --data")
+    examples = [e for e in read_examples(args.data) if e.recordings][:256]
+    model = load_model(str(args.bridge), lm_sizes={"hidden": 192, "layers": 2, "heads": 4, "kv_heads": 2,
+                                                   "intermediate": 512})
+    text = [SLUItem(e, "text") for e in examples]
+    speech = [SLUItem(e, "speech", resolve_audio(e.recordings[0], args.data)) for e in examples]
+    results = {"text": items_per_second(model, text, args.batch_size, args.steps),
+               "speech, segments cached": None,
+               "speech, ears + head run": items_per_second(model, speech, args.batch_size, args.steps, True)}
+    segments = model.segments(speech)  # fill the cache
+    results["speech, segments cached"] = items_per_second(model, speech, args.batch_size, args.steps)
+    units = sum(len(model.vocab.unit_ids(e.text)) for e in examples) / len(examples)
     lm = sum(p.numel() for p in model.module.lm.parameters())
-    print(f"tiny bridge: LM {lm / 1e6:.2f} M parameters (192 wide), real Whisper tiny.en ears, CTC head "
-          f"{sum(p.numel() for p in head.parameters()) / 1e6:.2f} M; batch {args.batch_size}, {args.steps} steps, "
-          f"{torch.get_num_threads()} threads")
+    print(f"tiny bridge: LM {lm / 1e6:.2f} M parameters (192 wide), Whisper tiny.en ears, trained CTC head; "
+          f"batch {args.batch_size}, {args.steps} steps, {torch.get_num_threads()} threads; input length per item: "
+          f"{units:.1f} characters (text), {sum(s.shape[0] for s in segments) / len(segments):.1f} segments (speech)")
     for name, value in results.items():
         print(f"  {name:26s} {value:8.1f} items/s   {value / results['text']:5.2f}x text")
 

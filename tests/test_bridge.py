@@ -314,3 +314,17 @@ def test_curriculum_from_the_text_only_checkpoint_equals_training_it_whole(voice
     # Another text stage (3 epochs): the checkpoint is not reused, the stage is trained here.
     other = train(config("other", {**curriculum, "text_epochs": 3}), warm_start=tmp_path / "text")
     assert other["warm_start"] is None
+
+
+def test_slurp_labels_are_in_the_tiny_label_space(shared_slurp, tmp_path):
+    """configs/grids/slurp.yaml on the tiny default: every real SLURP devel and test example has a compact target."""
+    from slufit.cli import main
+
+    vocab = Vocabulary.for_locales(["en-US"])
+    for split in ("devel", "test"):
+        out = tmp_path / f"{split}.jsonl"
+        assert main(["data", "import", "slurp", str(shared_slurp / f"{split}.jsonl"), "--out", str(out)]) == 0
+        examples = read_examples(out)
+        assert len(examples) > 2000
+        for e in examples:
+            assert vocab.decode_target(vocab.target_ids(e))["scenario"] == e.scenario
