@@ -377,7 +377,7 @@ def _pretrain(config: BridgeConfig, log) -> Path:
     paths = {loc: {part: _voice(d[part], speech_dir, "test" if part == "eval" else "train") for part in d}
              for loc, d in data.items()}
     seconds["synthesis"] = round(time.time() - clock, 1)
-    log(f"pretrain: voiced " + "; ".join(f"{loc} {len(p['train'])} training, {len(p['heldout'])} held-out "
+    log("pretrain: voiced " + "; ".join(f"{loc} {len(p['train'])} training, {len(p['heldout'])} held-out "
                                          f"(train speakers), {len(p['eval'])} SLU dev (test speakers)"
                                          for loc, p in paths.items()) + f", {seconds['synthesis']} s")
 
