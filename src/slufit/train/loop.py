@@ -266,12 +266,14 @@ def train(config: Config, resume: bool = False, load: Callable[..., Any] | None 
             accelerator.print(f"not reusing {warm_start}: {reason}; training stage 1 here")
     if resume and not load_checkpoint(accelerator, run_dir):
         accelerator.print(f"{run_dir}: no checkpoint yet; starting from the beginning")
-    if resume and warm_start is not None and state.warm_start is None:
-        state.warm_start = str(warm_start)
-        # The source's last scheduler step set the learning rate of *its* schedule (0 past its end); the next
-        # step of this run must use this run's schedule, as the uninterrupted run would.
+    if resume:
+        # The optimizer's learning rate in a checkpoint is the one its run's last scheduler step set; the next
+        # step must use this run's schedule (the same value for a plain resume; for a warm start, the source's
+        # schedule had ended, at 0).
         for group in optimizer.param_groups:
             group["lr"] = lr_at(state.step, plans)
+    if resume and warm_start is not None and state.warm_start is None:
+        state.warm_start = str(warm_start)
     writer = None
     if main:
         from torch.utils.tensorboard import SummaryWriter

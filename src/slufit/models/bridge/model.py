@@ -200,12 +200,12 @@ class BridgeSLU:
         batch (left-padded prompts)."""
         inputs = self._inputs(items, training=with_targets)
         bos, sep, pad = self.vocab.id(BOS), self.vocab.id(SEP), self.vocab.id(PAD)
-        rows, label_rows, dist_rows = [], [], []
+        rows, label_rows, dist_rows = [], [], []  # a row's distributions sit right after its <bos>
         for item, (ids, dist) in zip(items, inputs):
             target = self.vocab.target_ids(item.example) if with_targets else []
             rows.append([bos, *ids, sep, *target])
             label_rows.append([IGNORE] * (len(ids) + 2) + target)
-            dist_rows.append((1, dist))  # offset of the distributions: after <bos>
+            dist_rows.append(dist)
         width = max(len(r) for r in rows)
         left = not with_targets  # generation continues at the end of every row
         n_units = len(self.head_units)
@@ -214,14 +214,14 @@ class BridgeSLU:
         labels = torch.full((len(rows), width), IGNORE)
         dists = torch.zeros((len(rows), width, n_units))
         dist_mask = torch.zeros((len(rows), width), dtype=torch.bool)
-        for r, (row, lab, (offset, dist)) in enumerate(zip(rows, label_rows, dist_rows)):
+        for r, (row, lab, dist) in enumerate(zip(rows, label_rows, dist_rows)):
             start = width - len(row) if left else 0
             input_ids[r, start: start + len(row)] = torch.tensor(row)
             attention[r, start: start + len(row)] = 1
             labels[r, start: start + len(row)] = torch.tensor(lab)
             if dist is not None and len(dist):
-                dists[r, start + offset: start + offset + len(dist)] = dist
-                dist_mask[r, start + offset: start + offset + len(dist)] = True
+                dists[r, start + 1: start + 1 + len(dist)] = dist
+                dist_mask[r, start + 1: start + 1 + len(dist)] = True
         batch = {"input_ids": input_ids, "attention_mask": attention}
         if with_targets:
             batch["labels"] = labels

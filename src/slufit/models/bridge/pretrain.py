@@ -107,18 +107,16 @@ class BridgeConfig:
 
 def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> BridgeConfig:
     """A YAML file plus `key=value` overrides (values parsed as YAML; `head.d=128` changes one head size)."""
+    from slufit.train.config import apply_override
+
     data = read_yaml_mapping(path) if path is not None else {}
     for override in overrides:
-        key, sep, raw = override.partition("=")
+        key, sep, _ = override.partition("=")
         if not sep:
             raise SlufitError(f"override {override!r}: expected key=value, e.g. epochs=8")
-        section, dot, sub = key.partition(".")
-        if dot:
-            if section != "head":
-                raise SlufitError(f"override {override!r}: only head.* takes a dotted key")
-            data.setdefault("head", {})[sub] = yaml.safe_load(raw)
-        else:
-            data[key] = yaml.safe_load(raw)
+        if "." in key and key.partition(".")[0] != "head":
+            raise SlufitError(f"override {override!r}: only head.* takes a dotted key")
+        apply_override(data, override)  # missing head sizes are filled by BridgeConfig (HeadSizes defaults)
     known = {f.name for f in fields(BridgeConfig)}
     unknown = sorted(set(data) - known)
     if unknown:
