@@ -282,7 +282,7 @@ def test_default_config_file_matches_the_dataclass():
         load_config(None, ["epoch=3"])
 
 
-SIM = 0.5  # simulated text items draw from torch's RNG: the checkpoint must restore it too
+SIM = 0.5  # simulated text items draw from torch's RNG: the checkpoint must restore it too (so do filler swaps)
 
 
 def test_curriculum_from_the_text_only_checkpoint_equals_training_it_whole(voiced, tmp_path):
@@ -295,10 +295,10 @@ def test_curriculum_from_the_text_only_checkpoint_equals_training_it_whole(voice
     data = voiced["root"] / "speech" / "curriculum.jsonl"  # beside the recordings its paths are relative to
     write_examples(data, voiced["examples"])
 
-    def config(name, scheme, **train_extra):
+    def config(name, scheme, swap=0.5, **train_extra):
         return resolve_paths(config_from_dict({
             "model": {"name": str(voiced["bridge"]), "options": {"lm_sizes": SMALL_LM, "simulate_text": SIM}},
-            "data": {"train": [str(data)], "speech_fraction": 0.5},
+            "data": {"train": [str(data)], "speech_fraction": 0.5, "filler_swap": swap},
             "scheme": scheme, "train": {"batch_size": 2, "lr": 1e-3, **train_extra},
             "eval": {"modalities": ["speech"], "beams": 1, "max_new_tokens": 4}, "run_dir": str(tmp_path / name)}))
 
@@ -313,6 +313,9 @@ def test_curriculum_from_the_text_only_checkpoint_equals_training_it_whole(voice
     # Another text stage (3 epochs): the checkpoint is not reused, the stage is trained here.
     other = train(config("other", {**curriculum, "text_epochs": 3}), warm_start=tmp_path / "text")
     assert other["warm_start"] is None
+    # Another filler-swap share: the text stage saw other items, so it is not reused either.
+    unswapped = train(config("unswapped", curriculum, swap=0.0), warm_start=tmp_path / "text")
+    assert unswapped["warm_start"] is None
 
 
 def test_slurp_labels_are_in_the_tiny_label_space(shared_slurp, tmp_path):

@@ -163,10 +163,14 @@ class DataConfig:
     budget_seed: int = 0
     # Unlabelled speech pool (canonical JSONL with recordings) for rehearsal stages.
     rehearsal: str | None = None
+    # Share of training text items whose slot fillers are swapped, each time they are drawn, for other fillers
+    # of the same slot type and locale from the training text (slufit.train.augment; 0: off).
+    filler_swap: float = 0.0
 
     def __post_init__(self) -> None:
         _check(self.speech_fraction is None or 0 <= self.speech_fraction <= 1, "data.speech_fraction in [0, 1]")
         _check(self.speech_count is None or self.speech_count >= 0, "data.speech_count must be >= 0")
+        _check(0 <= self.filler_swap <= 1, "data.filler_swap in [0, 1]")
         given = sum(x is not None for x in (self.speech_fraction, self.speech_count, self.budget))
         _check(given <= 1, "give at most one of data.speech_fraction, data.speech_count, data.budget")
 

@@ -30,6 +30,7 @@ import torch
 from slufit import __version__
 from slufit.errors import SlufitError
 from slufit.files import atomic_open, write_json
+from slufit.train.augment import FillerSwap
 from slufit.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from slufit.train.config import Config, Trainable, dump_config
 from slufit.train.evaluate import evaluate_to_dir, headline
@@ -189,7 +190,8 @@ def warm_start_mismatch(source: Path, config: Config, plans: list[dict], trainab
     if state.get("trainable") != trainable:
         return "its optimizer holds other parameters"
     other = load_config(source / "config.yaml")
-    same = (other.model, other.data.train, other.train) == (config.model, config.data.train, config.train)
+    same = ((other.model, other.data.train, other.data.filler_swap, other.train)
+            == (config.model, config.data.train, config.data.filler_swap, config.train))
     return None if same else "its model, training data or optimisation settings differ"
 
 
@@ -228,6 +230,7 @@ def train(config: Config, resume: bool = False, load: Callable[..., Any] | None 
     set_seed(t.seed)
     stages, plans, budget, grad_accum = plan_schedule(config, world)
     samplers = [StageSampler(s, i, t.seed, t.batch_size * world, t.bucket_batches) for i, s in enumerate(stages)]
+    augment = FillerSwap((i.example for s in stages for i in s.items if i.modality == "text"), config.data.filler_swap)
     dev = Dataset.read(config.data.dev) if config.data.dev else None
     test = Dataset.read(config.data.test) if config.data.test else None
     if main and not resume:
@@ -294,6 +297,7 @@ def train(config: Config, resume: bool = False, load: Callable[..., Any] | None 
             step_start = state.batch - state.batch % grad_accum
             in_step = min(grad_accum, len(sampler) - step_start)
             step_end = state.batch + 1 == step_start + in_step
+            items = augment(items) if kind == "text" else items
             batch = _collate(model, kind, shard(items, accelerator.process_index, world), accelerator.device)
             sync = contextlib.nullcontext() if step_end else accelerator.no_sync(wrapped)
             with sync, _wrapped(model, wrapped):
