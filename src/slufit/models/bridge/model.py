@@ -89,7 +89,7 @@ class BridgeModule(nn.Module):
         embeds = table(input_ids)
         if dists is not None and dist_mask is not None and bool(dist_mask.any()):
             units = table.weight[self.head_rows]  # [head units, hidden]
-            bridged = dists[dist_mask].to(units.dtype) @ units
+            bridged = (dists[dist_mask].to(units.dtype) @ units).to(embeds.dtype)
             embeds = embeds.masked_scatter(dist_mask.unsqueeze(-1), bridged)
         return embeds
 
