@@ -19,7 +19,6 @@ from pathlib import Path
 import torch
 
 
-
 def items_per_second(model, items, batch_size: int, steps: int, fresh_cache: bool = False) -> float:
     params = [p for p in model.module.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-3)
@@ -61,8 +60,9 @@ def main() -> None:
     if not (args.bridge / "bridge.json").is_file() or not args.data.is_file():
         raise SlufitError(f"{args.bridge} / {args.data}: run `slufit demo` first, or give --bridge and --data")
     examples = [e for e in read_examples(args.data) if e.recordings][:256]
-    model = load_model(str(args.bridge), lm_sizes={"hidden": 192, "layers": 2, "heads": 4, "kv_heads": 2,
-                                                   "intermediate": 512})
+    from slufit.demo import FULL
+
+    model = load_model(str(args.bridge), lm_sizes=dict(FULL.lm_sizes))
     text = [SLUItem(e, "text") for e in examples]
     speech = [SLUItem(e, "speech", resolve_audio(e.recordings[0], args.data)) for e in examples]
     results = {"text": items_per_second(model, text, args.batch_size, args.steps),
@@ -72,7 +72,7 @@ def main() -> None:
     results["speech, segments cached"] = items_per_second(model, speech, args.batch_size, args.steps)
     units = sum(len(model.vocab.unit_ids(e.text)) for e in examples) / len(examples)
     lm = sum(p.numel() for p in model.module.lm.parameters())
-    print(f"tiny bridge: LM {lm / 1e6:.2f} M parameters (192 wide), Whisper tiny.en ears, trained CTC head; "
+    print(f"tiny bridge: LM {lm / 1e6:.2f} M parameters ({dict(FULL.lm_sizes)['hidden']} wide), Whisper tiny.en ears, trained CTC head; "
           f"batch {args.batch_size}, {args.steps} steps, {torch.get_num_threads()} threads; input length per item: "
           f"{units:.1f} characters (text), {sum(s.shape[0] for s in segments) / len(segments):.1f} segments (speech)")
     for name, value in results.items():

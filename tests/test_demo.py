@@ -10,7 +10,7 @@ import pytest
 
 from test_grid_fixtures import write_run
 from slufit.cli import main
-from slufit.demo import QUICK, combined_report
+from slufit.demo import FULL, GRIDS, QUICK, combined_report, demo_grid
 from slufit.grid.report import build_report
 from slufit.grid.spec import RunSpec
 
@@ -27,6 +27,28 @@ def test_combined_report_embeds_each_grid_report(tmp_path):
     assert "### Results by speech fraction and scheme" in report  # headings one level down
     assert "](mono/slu_f1_vs_fraction.png)" in report  # image links still resolve from OUT
     assert "80.00 [77.00, 83.00]" in report
+
+
+def test_full_sizes_reach_every_run_config(tmp_path):
+    """What FULL says is what each of the demo's runs trains with (no weights loaded, nothing trained)."""
+    from slufit.grid.runner import build_run_config
+
+    configs = {}
+    for name in GRIDS:
+        grid = demo_grid(name, tmp_path, tmp_path / "data", tmp_path / "model", FULL, [0])
+        configs[name] = [build_run_config(grid, run, tmp_path / run.name) for run in grid.runs()]
+    mono, xl = configs["demo-mono"], configs["demo-crosslingual"]
+    assert len(mono) == 9 and len(xl) == 2
+    for config in mono + xl:
+        assert config.data.filler_swap == FULL.filler_swap == 0.9
+        assert config.model.options["lm_sizes"] == dict(FULL.lm_sizes)
+        assert config.model.options["simulate_text"] == FULL.simulate_text
+        assert (config.train.lr, config.train.batch_size) == (FULL.lr, FULL.batch_size)
+    by_scheme = {c.scheme.name: c for c in mono}
+    assert by_scheme["text_only"].scheme.epochs == FULL.epochs
+    assert by_scheme["curriculum"].scheme.text_epochs == FULL.text_epochs == FULL.epochs  # reuses text-only
+    assert {c.scheme.epochs for c in xl} == {FULL.crosslingual_epochs}
+    assert sorted(c.scheme.target_speech_count for c in xl) == [0, FULL.target_speech]
 
 
 @pytest.mark.slow

@@ -210,15 +210,15 @@ def pretrain_stage(stages: Stages, corpus: Path, sizes: DemoSizes, threads: int)
     return target
 
 
-def grid_stage(stages: Stages, name: str, data: Path, model: Path, sizes: DemoSizes, seeds: list[int]) -> Path:
+def demo_grid(name: str, out: Path, data: Path, model: Path, sizes: DemoSizes, seeds: list[int]):
+    """configs/grids/NAME.yaml with the demo's folders and sizes (a slufit.grid.spec.GridSpec)."""
     from slufit.errors import SlufitError
-    from slufit.grid.runner import run_grid
     from slufit.grid.spec import load_grid
 
     path = GRIDS_DIR / f"{name}.yaml"
     if not path.is_file():
         raise SlufitError(f"{path}: the demo's grid config is missing (slufit demo runs from a source checkout)")
-    grid = load_grid(path, out=stages.out / name.removeprefix("demo-"))
+    grid = load_grid(path, out=out / name.removeprefix("demo-"))
     grid.data = {k: str(data.resolve() / "{locale}" / f"{k}.jsonl") for k in ("train", "test")}
     grid.seeds = list(seeds)
     if sizes.fractions is not None and not grid.crosslingual:
@@ -227,7 +227,7 @@ def grid_stage(stages: Stages, name: str, data: Path, model: Path, sizes: DemoSi
         grid.target_speech = sorted({0, sizes.target_speech})
         grid.fractions = [float(sizes.source_fraction)]
     options = {**grid.train_overrides.get("model", {}).get("options", {}),
-               "encoder_cache_dir": str((stages.out / "cache" / "segments").resolve())}
+               "encoder_cache_dir": str((out / "cache" / "segments").resolve())}
     if sizes.lm_sizes:
         options["lm_sizes"] = dict(sizes.lm_sizes)
     if sizes.simulate_text:
@@ -240,6 +240,13 @@ def grid_stage(stages: Stages, name: str, data: Path, model: Path, sizes: DemoSi
                       "eval.max_new_tokens": sizes.max_new_tokens, "train.lr": sizes.lr, "scheme.mix_lr": sizes.mix_lr,
                       "data.filler_swap": sizes.filler_swap})
     grid.train_overrides = overrides
+    return grid
+
+
+def grid_stage(stages: Stages, name: str, data: Path, model: Path, sizes: DemoSizes, seeds: list[int]) -> Path:
+    from slufit.grid.runner import run_grid
+
+    grid = demo_grid(name, stages.out, data, model, sizes, seeds)
     start = stages.header(f"4{'ab'[GRIDS.index(name)]}", f"grid {name}",
                           f"{len(grid.runs())} runs into {grid.out}")
     run_grid(grid, log=lambda line: stages.console.print(f"  {line}", markup=False, highlight=False))
