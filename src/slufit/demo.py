@@ -188,18 +188,39 @@ def _fingerprint(paths: list[Path]) -> str:
 
 def pretrain_stage(stages: Stages, corpus: Path, sizes: DemoSizes, threads: int) -> Path:
     """The tiny model's CTC bridge, trained on the corpus pretraining pool and frequent-word sequences
-    (unlabelled speech; cached by the pretrain module itself). OUT/model links to it."""
-    from slufit.models.bridge.pretrain import BridgeConfig, pretrain
+    (unlabelled speech; cached by the pretrain module itself). OUT/model links to it.
+
+    It runs as `slufit pretrain` in a child process: measured, the LM training that follows in this process
+    ran about 25 % slower after the bridge's training had run in it (benchmarks/RESULTS.md)."""
+    import subprocess
+    import sys
+    from dataclasses import asdict
+
+    import yaml
+
+    from slufit.errors import SlufitError
+    from slufit.files import atomic_open
+    from slufit.models.bridge.pretrain import BridgeConfig
 
     start = stages.header("3", "pretrain", "the CTC bridge learns characters from unlabelled speech (cached)")
     config = BridgeConfig(locales=list(BRIDGE_LOCALES), corpus=str(corpus.resolve()),
                           pool_utterances=sizes.bridge_pool, word_sequences=sizes.bridge_words,
                           heldout=sizes.bridge_heldout, eval_utterances=sizes.n_dev, epochs=sizes.bridge_epochs,
                           head=dict(sizes.bridge_head), threads=threads, cache_dir=str((stages.out / "cache").resolve()))
-    folder = pretrain(config, log=lambda line: stages.console.print(f"  {line}", markup=False, highlight=False))
+    config_file = stages.out / ".stages" / "bridge.yaml"
+    with atomic_open(config_file) as handle:
+        yaml.safe_dump(asdict(config), handle, sort_keys=False)
+    child = subprocess.Popen([sys.executable, "-m", "slufit.cli", "pretrain", "--config", str(config_file)],
+                             stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines = []
+    for line in child.stdout:  # progress bars go to stderr, straight through
+        lines.append(line.rstrip("\n"))
+        stages.console.print(f"  {lines[-1]}", markup=False, highlight=False)
+    if child.wait() != 0 or not lines or not Path(lines[-1]).is_dir():
+        raise SlufitError(f"slufit pretrain --config {config_file} failed (exit {child.returncode}); its output is above")
     model = stages.out / "model"
     # A stable name for the cached bridge, so the grid configs can point at OUT/model.
-    target = Path(folder).resolve()
+    target = Path(lines[-1]).resolve()
     if not model.is_symlink() or model.resolve() != target:
         tmp = stages.out / ".model.tmp"
         if tmp.is_symlink() or tmp.exists():
