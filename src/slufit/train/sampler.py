@@ -22,9 +22,11 @@ from slufit.train.schemes import Stage
 
 
 def item_length(item: SLUItem) -> int:
-    # The transcript's length is known without opening audio files and tracks both the text
-    # prompt length and the spoken duration, so it serves both modalities.
-    return len(item.example.text)
+    """How long the item's training sequence is, known without opening audio files: its transcript (which
+    tracks both the text prompt and the spoken duration, so it serves both modalities) plus the fillers its
+    target copies, each with a little for its slot label. Measured on the demo's tiny model: batches bucketed
+    on this are 93 % real tokens, on the transcript alone 79 % (benchmarks/RESULTS.md)."""
+    return len(item.example.text) + sum(len(e.filler) + 2 for e in item.example.entities)
 
 
 def epoch_batches(kinds: Sequence[str], lengths: Sequence[int], batch_size: int, bucket_batches: int,
