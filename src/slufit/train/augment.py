@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from functools import lru_cache
 from typing import Iterable, Sequence
 
 import torch
@@ -28,9 +29,14 @@ from slufit.data.example import Entity, Example
 from slufit.models.base import SLUItem
 
 
+@lru_cache(maxsize=None)
+def _pattern(filler: str) -> re.Pattern:
+    return re.compile(r"(?<!\S)" + re.escape(filler) + r"(?!\S)")
+
+
 def _find(text: str, filler: str, start: int) -> re.Match | None:
     """`filler` as whole words in `text`, from `start` on (then from the beginning)."""
-    pattern = re.compile(r"(?<!\S)" + re.escape(filler) + r"(?!\S)")
+    pattern = _pattern(filler)
     return pattern.search(text, start) or pattern.search(text)
 
 
