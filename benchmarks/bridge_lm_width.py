@@ -11,31 +11,19 @@ batches of the first 1,024 training utterances. Prints ms per item and the ratio
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import torch
+
+from train_steps import time_train_steps  # benchmarks/train_steps.py
 
 WIDTHS = {"128 / MLP 384 (the demo's)": (128, 384), "192 / MLP 512 (session 2's demo)": (192, 512),
           "256 / MLP 768 (the default lm_sizes)": (256, 768)}
 
 
 def ms_per_item(model, batches, steps: int, augment=None) -> float:
-    optimizer = torch.optim.AdamW([p for p in model.module.parameters() if p.requires_grad], lr=1e-3)
-
-    def step(batch):
-        loss = model.loss(model.collate(augment(batch) if augment else batch))
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    step(batches[0])
-    start, items = time.perf_counter(), 0
-    for i in range(steps):
-        batch = batches[(i * 7) % len(batches)]  # spread over the lengths
-        step(batch)
-        items += len(batch)
-    return 1000 * (time.perf_counter() - start) / items
+    seconds, items = time_train_steps(model, batches, steps, stride=7, transform=augment)  # stride: spread over lengths
+    return 1000 * seconds / items
 
 
 def main() -> None:

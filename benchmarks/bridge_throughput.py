@@ -13,32 +13,18 @@ Prints items/s and the ratios against text batches.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import torch
 
+from train_steps import time_train_steps  # benchmarks/train_steps.py
+
 
 def items_per_second(model, items, batch_size: int, steps: int, fresh_cache: bool = False) -> float:
-    params = [p for p in model.module.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=1e-3)
     batches = [items[i:i + batch_size] for i in range(0, len(items), batch_size)]
-
-    def step(batch):
-        loss = model.loss(model.collate(batch))
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    step(batches[0])
-    total = 0.0
-    for i in range(steps):
-        if fresh_cache:
-            model.cache._memory.clear()  # every batch runs the ears and the head, as in a first epoch
-        start = time.perf_counter()
-        step(batches[i % len(batches)])
-        total += time.perf_counter() - start
-    return steps * batch_size / total
+    # fresh_cache: every batch runs the ears and the head, as in a first epoch (the emptying is not timed).
+    seconds, n = time_train_steps(model, batches, steps, before_step=model.cache._memory.clear if fresh_cache else None)
+    return n / seconds
 
 
 def main() -> None:

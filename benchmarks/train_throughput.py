@@ -27,6 +27,7 @@ from slufit.models.base import SLUItem
 from slufit.models.qwen2_audio import LALMAdapter
 from slufit.models.testing_configs import tiny_qwen2_audio, tiny_tokenizer
 from slufit.target import format_target
+from train_steps import time_train_steps  # benchmarks/train_steps.py
 
 WORDS = "wake me up at seven am play some jazz what is the weather in paris remind me to call mona".split()
 
@@ -52,21 +53,9 @@ def write_clips(folder: Path, n: int, rng: np.random.Generator) -> list[Path]:
 
 def samples_per_second(adapter: LALMAdapter, items: list[SLUItem], batch_size: int, steps: int) -> float:
     """Collate + forward + backward + AdamW step, `steps` times after one warm-up step."""
-    params = [p for p in adapter.module.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=1e-4)
     batches = [items[i:i + batch_size] for i in range(0, len(items), batch_size)]
-
-    def step(batch_items):
-        loss = adapter.loss(adapter.collate(batch_items))
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    step(batches[0])
-    start = time.perf_counter()
-    for i in range(steps):
-        step(batches[i % len(batches)])
-    return steps * batch_size / (time.perf_counter() - start)
+    seconds, n = time_train_steps(adapter, batches, steps, lr=1e-4)
+    return n / seconds
 
 
 def main() -> None:
