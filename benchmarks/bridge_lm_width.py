@@ -5,7 +5,8 @@
 The demo's time goes to LM passes (docs/tiny.md: with filler swapping the LM keeps improving with epochs), so
 the width sets how many epochs fit in 20 minutes. Each measurement: `--steps` optimizer steps on text batches
 (the demo's simulate_text 0.75; collate + forward + backward + AdamW) after one warm-up step, on length-sorted
-batches of the first 1,024 training utterances. Prints ms per item and the ratio against the demo's LM.
+batches of the first 1,024 training utterances. Prints ms per item and the ratio against the demo's LM;
+filler swapping twice: replacements of any length, and of about the same length (FillerSwap's default).
 """
 
 from __future__ import annotations
@@ -54,14 +55,15 @@ def main() -> None:
                                                        "intermediate": mlp}, simulate_text=FULL.simulate_text)
         results[name] = ms_per_item(model, batches, args.steps)
         if hidden == dict(FULL.lm_sizes)["hidden"]:
-            swap = FillerSwap(examples, FULL.filler_swap)
-            results[name.split(" (")[0] + f" + filler_swap {FULL.filler_swap}"] = ms_per_item(model, batches, args.steps,
-                                                                                               swap)
+            short = name.split(" (")[0] + f" + filler_swap {FULL.filler_swap}"
+            for label, tolerance in ((", any length", float("inf")), (", length-matched", 0.25)):
+                swap = FillerSwap(examples, FULL.filler_swap, length_tolerance=tolerance)
+                results[short + label] = ms_per_item(model, batches, args.steps, swap)
     base = results[next(iter(WIDTHS))]
     print(f"tiny bridge LM, 2 layers, text batches of {FULL.batch_size} (simulate_text {FULL.simulate_text}), "
           f"{args.steps} steps each, {torch.get_num_threads()} threads")
     for name, value in results.items():
-        print(f"  {name:40s} {value:6.2f} ms per item   {value / base:5.2f}x the demo's LM")
+        print(f"  {name:56s} {value:6.2f} ms per item   {value / base:5.2f}x the demo's LM")
 
 
 if __name__ == "__main__":

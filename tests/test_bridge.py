@@ -92,6 +92,42 @@ def test_simulate_uses_the_measured_rows():
     assert simulate([0, 1], stats).shape == (0, n)
 
 
+def one_hot_posteriors(units: list[int], n_units: int) -> torch.Tensor:
+    """Frames whose argmax spells `units` (a blank between units, so doubled ones stay two)."""
+    frames = []
+    for u in units:
+        frames += [u + 1, ctc.BLANK]
+    return torch.nn.functional.one_hot(torch.tensor(frames or [ctc.BLANK]), n_units + 1).float()
+
+
+def test_confusions_measure_each_unit_in_its_context():
+    from slufit.models.bridge.pretrain import CONTEXT_PRIOR, confusions
+
+    n, a, b, edge, deleted = 3, 0, 1, 3, 3
+    # "ab" heard as "a" (b dropped at the end), "ba" heard right.
+    stats = confusions([one_hot_posteriors([a], n), one_hot_posteriors([b, a], n)], [[a, b], [b, a]], n)
+    assert stats["emit"][b, deleted] == 0.5 and stats["emit"][b, b] == 0.5 and stats["emit"][a, a] == 1.0
+    at_end, at_start = stats["emit_context"][a, b, edge], stats["emit_context"][edge, b, a]
+    # One observation each, smoothed by CONTEXT_PRIOR pseudo-counts of b's own row (half deleted).
+    assert at_end[deleted] == pytest.approx((1 + CONTEXT_PRIOR * 0.5) / (1 + CONTEXT_PRIOR))
+    assert at_start[deleted] == pytest.approx(CONTEXT_PRIOR * 0.5 / (1 + CONTEXT_PRIOR))
+    # A context never seen is the unit's own row.
+    assert torch.allclose(stats["emit_context"][b, b, b], stats["emit"][b])
+    assert torch.allclose(stats["emit_context"].sum(-1), torch.ones(n + 1, n, n + 1))
+
+
+def test_simulate_with_context_draws_from_the_context_rows():
+    n = 3
+    keep = torch.cat([torch.eye(n), torch.zeros(n, 1)], 1)
+    context = keep[None, :, None, :].repeat(n + 1, 1, n + 1, 1)
+    context[0, 1, n] = torch.tensor([0.0, 0, 0, 1.0])  # unit 1 after unit 0 at the end: always deleted
+    stats = {"emit": keep, "emit_context": context, "insert": torch.tensor([1.0, 0, 0, 0.0]), "rows": torch.eye(n)}
+    torch.manual_seed(0)
+    assert torch.equal(simulate([0, 1], stats, context=True), torch.eye(n)[[0]])
+    assert torch.equal(simulate([1, 0], stats, context=True), torch.eye(n)[[1, 0]])  # another context: kept
+    assert torch.equal(simulate([0, 1], stats), torch.eye(n)[[0, 1]])  # without context: the unit's own row
+
+
 # ---------------------------------------------------------------- the model through the registry
 
 
@@ -219,6 +255,11 @@ def test_simulated_text_items_read_posterior_rows(voiced):
     rows = batch["dists"][batch["dist_mask"]]
     assert torch.allclose(rows.sum(-1), torch.ones(len(rows)), atol=1e-5)
     assert "dists" not in model.collate(voiced["text"], with_targets=False)  # never at evaluation
+    # Context draws need a bridge measured with context rows; this test bridge has none.
+    with pytest.raises(SlufitError, match="simulate_context needs a bridge whose confusions have context rows"):
+        load_model(str(voiced["bridge"]), lm_sizes=SMALL_LM, simulate_text=1.0, simulate_context=True)
+    with pytest.raises(SlufitError, match="simulate_context and lm_sizes are options of the tiny bridge only"):
+        load_model("Qwen/Qwen2-Audio-7B-Instruct", simulate_context=True)  # refused before any download
 
 
 # ---------------------------------------------------------------- pretraining and a 2-step run
@@ -240,6 +281,10 @@ def test_pretrain_writes_a_cached_bridge_that_loads(tmp_path):
         assert (folder / name).is_file()
     rates = json.loads((folder / "summary.json").read_text())["rates"]["en-US"]
     assert 0 <= rates["cer"] and 0 <= rates["wer"]
+    # Unlabelled clips (8 pool + 8 word sequences + 6 held out) by the unlabelled pool, SLU dev by test speakers.
+    clips = [p.stem for p in (tmp_path / "cache" / "speech" / "audio" / "en-US").iterdir()]
+    assert sum("-unlabelled" in c for c in clips) == 22 and sum("-test" in c for c in clips) == 4
+    assert len(clips) == 26
     assert any("CER" in line and "WER" in line for line in lines)
     # Cached: the same config returns the same folder at once.
     again: list[str] = []
@@ -271,6 +316,14 @@ def test_two_step_train_then_eval(voiced, tmp_path, capsys):
     assert main(["eval", "--run", str(run), "--data", str(data), "--modality", "speech", "--beams", "1"]) == 0
     metrics = json.loads((run / "eval" / "test-speech" / "metrics.json").read_text())
     assert metrics["items"] == 4 and metrics["parse_failures"] == 0
+
+
+def test_the_bridge_speaker_pool_is_checked():
+    from slufit.models.bridge.pretrain import BridgeConfig
+
+    assert BridgeConfig().speakers == "unlabelled" and BridgeConfig(speakers="train").speakers == "train"
+    with pytest.raises(SlufitError, match="speakers must be 'train' or 'unlabelled'"):
+        BridgeConfig(speakers="test")  # test speakers never voice what the bridge trains on
 
 
 def test_default_config_file_matches_the_dataclass():

@@ -1,6 +1,7 @@
 """Speech synthesis: real espeak-ng audio, speakers, cache, noise, CLI and its errors."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,6 +85,29 @@ def test_speaker_pools_disjoint():
     pool = speakers("en-US", "train")
     assert speaker_for("x-1", pool) == speaker_for("x-1", pool)
     assert len({speaker_for(f"x-{i}", pool).id for i in range(200)}) == 12
+
+
+def test_the_unlabelled_pool_is_wide_and_never_a_test_voice():
+    from slufit.speech.espeak import engine
+
+    # The bridge's unlabelled speech: the training variants plus more, none of the test variants, each a
+    # distinct (voice, prosody) and a voice espeak-ng really has (an unknown variant would fail to load).
+    for locale in ("en-US", "fr-FR"):
+        pool = speakers(locale, "unlabelled")
+        variants = [s.voice.split("+", 1)[1] for s in pool]
+        assert len(pool) == 75 and set(TRAIN_VARIANTS) <= set(variants)
+        assert not set(variants) & set(TEST_VARIANTS)
+        assert len({(s.voice, s.rate, s.pitch, s.pitch_range) for s in pool}) == 75
+        assert not {s.id for s in pool} & {s.id for s in speakers(locale, "test") + speakers(locale, "train")}
+    rates = {s.rate for s in speakers("en-US", "unlabelled")}
+    assert len(rates) == 5  # a prosody grid, not one speaking rate
+    # espeak-ng silently falls back to the plain voice for an unknown variant: check its data files.
+    import espeakng_loader
+
+    variant_files = Path(espeakng_loader.get_data_path()) / "voices" / "!v"
+    for s in speakers("en-US", "unlabelled"):
+        assert (variant_files / s.voice.split("+", 1)[1]).is_file(), s.voice
+        assert engine().synthesize("a b", s.voice, s.rate, s.pitch, s.pitch_range).size > 1000, s.voice
 
 
 def test_test_speakers_used_and_ids_subset(tmp_path):

@@ -16,8 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("--data", required=True, help="canonical JSONL (never modified)")
     synth.add_argument("--out", required=True, help="output folder")
     synth.add_argument("--ids", help="budget manifest (slufit data budget): synthesize only these examples")
-    synth.add_argument("--speakers", choices=("train", "test"), default="train",
-                       help="speaker pool; test speakers are disjoint from train speakers (default train)")
+    synth.add_argument("--speakers", choices=("train", "test", "unlabelled"), default="train",
+                       help="speaker pool; test speakers are disjoint from train and unlabelled speakers "
+                            "(default train)")
     synth.add_argument("--snr", type=float, help="add white noise at this SNR in dB (default: clean)")
     synth.add_argument("--workers", type=int, help="processes (default: all CPU cores)")
     synth.add_argument("--cache", help="audio cache folder (default DIR/.cache/tts)")
@@ -29,9 +30,9 @@ def run(args: argparse.Namespace) -> int:
     from slufit.speech.speakers import speakers
 
     if args.speech_command == "speakers":
-        for split in ("train", "test"):
+        for split in ("train", "test", "unlabelled"):
             for s in speakers(args.locale, split):
-                print(f"{split:5} {s.id:24} voice={s.voice:10} rate={s.rate} pitch={s.pitch} range={s.pitch_range}")
+                print(f"{split:10} {s.id:30} voice={s.voice:16} rate={s.rate} pitch={s.pitch} range={s.pitch_range}")
         return 0
     from slufit.speech.synth import synthesize_examples
 

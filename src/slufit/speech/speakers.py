@@ -2,9 +2,12 @@
 
 Each locale has a fixed pool of 12 training and 4 test speakers. The pools use
 different voice variants (train: m1-m5, f1-f3; test: m6, m7, f4, f5), so test
-speakers are never heard in training. An example's speaker is chosen from a
-hash of its id, so a subset (a speech budget) gets the same voices as the
-full set.
+speakers are never heard in training. A third pool, `unlabelled`, voices speech
+that carries no labels (the bridge's CTC pretraining): the training variants
+plus 67 more of espeak-ng's named variants, each at its own prosody, and never
+a test variant, so unlabelled speech spends no labelled budget and still hears
+no test speaker. An example's speaker is chosen from a hash of its id, so a
+subset (a speech budget) gets the same voices as the full set.
 """
 
 from __future__ import annotations
@@ -22,9 +25,19 @@ VOICES: dict[str, str] = {
 }
 TRAIN_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "f1", "f2", "f3")
 TEST_VARIANTS = ("m6", "m7", "f4", "f5")
+# espeak-ng's named variants that sound like a person (not whispered, croaked or robotic), none a test variant.
+UNLABELLED_VARIANTS = TRAIN_VARIANTS + (
+    "m8", "Alex", "Alicia", "Andrea", "Andy", "Annie", "Denis", "Diogo", "Gene", "Gene2", "Henrique", "Hugo",
+    "Jacky", "Lee", "Mario", "Michael", "Mike", "Mr serious", "Nguyen", "Reed", "RicishayMax", "Storm", "adam",
+    "anika", "announcer", "antonio", "aunty", "belinda", "benjamin", "boris", "caleb", "david", "ed", "edward",
+    "edward2", "grandma", "grandpa", "gustave", "ian", "iven", "iven2", "john", "kaukovalta", "klatt", "klatt2",
+    "klatt3", "klatt4", "linda", "marcelo", "max", "michel", "miguel", "mike2", "norbert", "pablo", "paul", "pedro",
+    "quincy", "rob", "robert", "sandro", "shelby", "steph", "steph2", "travis", "victor", "zac")
 # (rate words/min, pitch 0-100, pitch range 0-100), cycled over a pool's variants.
 _PROSODY = ((175, 50, 50), (160, 35, 30), (190, 65, 70), (150, 45, 80), (185, 30, 40), (165, 60, 60))
-POOL_SIZES = {"train": 12, "test": 4}
+POOL_SIZES = {"train": 12, "test": 4, "unlabelled": len(UNLABELLED_VARIANTS)}
+# The unlabelled pool's prosody grid: each speaker takes one rate, pitch and range, by co-prime strides.
+_RATES, _PITCHES, _RANGES = (140, 155, 170, 185, 200), (25, 40, 55, 70), (20, 45, 70, 95)
 
 
 @dataclass(frozen=True)
@@ -37,11 +50,15 @@ class Speaker:
 
 
 def speakers(locale: str, split: str = "train") -> list[Speaker]:
-    """The fixed speaker pool of `locale` for `split` ("train" or "test")."""
+    """The fixed speaker pool of `locale` for `split` ("train", "test" or "unlabelled")."""
     if locale not in VOICES:
         raise SlufitError(f"no espeak-ng voice for locale {locale!r}; known: {', '.join(VOICES)}")
     if split not in POOL_SIZES:
-        raise SlufitError(f"speakers must be 'train' or 'test', got {split!r}")
+        raise SlufitError(f"speakers must be 'train', 'test' or 'unlabelled', got {split!r}")
+    if split == "unlabelled":
+        return [Speaker(f"espeak-{locale}-unlabelled{i:02d}", f"{VOICES[locale]}+{variant}", _RATES[i % 5],
+                        _PITCHES[(i * 3) % 4], _RANGES[(i * 7 // 4) % 4])
+                for i, variant in enumerate(UNLABELLED_VARIANTS)]
     variants = TRAIN_VARIANTS if split == "train" else TEST_VARIANTS
     pool = []
     for i in range(POOL_SIZES[split]):

@@ -115,6 +115,8 @@ class BridgeSLU:
     # and the factor on the measured error rates they are drawn with.
     simulate_text: float = 0.0
     simulate_scale: float = 1.0
+    # Each character's errors drawn given its neighbours (the head's context confusions), not on its own.
+    simulate_context: bool = False
     cache_dir: str | None = None  # disk folder for the per-recording segment cache (memory only when None)
     ears_source: str | None = None
     cache: EncoderCache = field(init=False)
@@ -125,6 +127,9 @@ class BridgeSLU:
             raise SlufitError(f"tiny: simulate_text must be in [0, 1], got {self.simulate_text}")
         if self.simulate_text and self.confusions is None:
             raise SlufitError("tiny: simulate_text needs the bridge's confusions (confusions.safetensors)")
+        if self.simulate_context and "emit_context" not in (self.confusions or {}):
+            raise SlufitError("tiny: simulate_context needs a bridge whose confusions have context rows "
+                              "(pretrained since session 4: rerun `slufit pretrain`)")
         if self.simulate_scale < 0:
             raise SlufitError(f"tiny: simulate_scale must be >= 0, got {self.simulate_scale}")
         identity = encoder_identity(self.module.head.named_parameters(), extra=f"bridge/{self.ears.source}/"
@@ -189,7 +194,8 @@ class BridgeSLU:
         out = []
         for item in items:
             if training and self.simulate_text and float(torch.rand(())) < self.simulate_text:
-                dist = simulate(self._head_unit_ids(item.example.text), self.confusions, self.simulate_scale)
+                dist = simulate(self._head_unit_ids(item.example.text), self.confusions, self.simulate_scale,
+                                context=self.simulate_context)
                 out.append(([pad] * min(len(dist), MAX_INPUT), dist[:MAX_INPUT]))
             else:
                 out.append((self.vocab.unit_ids(item.example.text)[:MAX_INPUT], None))

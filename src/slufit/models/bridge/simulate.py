@@ -7,7 +7,11 @@ given as the head's mean posterior row for that unit. The language model thus le
 the labels from inputs that look like what the bridge produces, misspellings included.
 
 `scale` multiplies the measured error rates (1: as measured; 0: clean units, but still
-as posterior rows).
+as posterior rows). `context=True` draws each character's output from the head's
+confusions *given its left and right neighbours* (`emit_context`, smoothed towards the
+character's own row where the held-out clips saw that context rarely): the head's errors
+are phonetic ("lunden" for "london", a silent final "e" dropped), so they depend on the
+spelling around a letter, not on the letter alone.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from __future__ import annotations
 import torch
 
 
-def simulate(units: list[int], stats: dict[str, torch.Tensor], scale: float = 1.0) -> torch.Tensor:
+def simulate(units: list[int], stats: dict[str, torch.Tensor], scale: float = 1.0,
+             context: bool = False) -> torch.Tensor:
     """Distributions [n, head units] for a sequence of head-unit indices (torch's global RNG: a resumed
     run draws the same corruptions, since checkpoints restore it)."""
     emit, insert, rows = stats["emit"], stats["insert"], stats["rows"]
@@ -23,7 +28,12 @@ def simulate(units: list[int], stats: dict[str, torch.Tensor], scale: float = 1.
     if not units:
         return rows.new_zeros(0, n_units)
     refs = torch.tensor(units)
-    probs = emit[refs].clone()  # [n, units + 1]: each emitted unit, or deletion (last column)
+    if context:  # neighbours, the text's edges as index n_units
+        edge = torch.tensor([n_units])
+        left, right = torch.cat([edge, refs[:-1]]), torch.cat([refs[1:], edge])
+        probs = stats["emit_context"][left, refs, right].clone()
+    else:
+        probs = emit[refs].clone()  # [n, units + 1]: each emitted unit, or deletion (last column)
     if scale != 1.0:  # scale the error mass, keep its shape
         keep = probs.gather(1, refs[:, None])
         errors = 1.0 - keep
