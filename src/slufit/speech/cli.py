@@ -8,6 +8,7 @@ from pathlib import Path
 
 from slufit.data.example import Recording, read_examples, resolve_audio, write_examples
 from slufit.errors import SlufitError
+from slufit.speech.speakers import SPLITS, speakers
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("--data", required=True, help="canonical JSONL (never modified)")
     synth.add_argument("--out", required=True, help="output folder")
     synth.add_argument("--ids", help="budget manifest (slufit data budget): synthesize only these examples")
-    synth.add_argument("--speakers", choices=("train", "test", "unlabelled"), default="train",
+    synth.add_argument("--speakers", choices=SPLITS, default="train",
                        help="speaker pool; test speakers are disjoint from train and unlabelled speakers "
                             "(default train)")
     synth.add_argument("--snr", type=float, help="add white noise at this SNR in dB (default: clean)")
@@ -27,10 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from slufit.speech.speakers import speakers
-
     if args.speech_command == "speakers":
-        for split in ("train", "test", "unlabelled"):
+        for split in SPLITS:
             for s in speakers(args.locale, split):
                 print(f"{split:10} {s.id:30} voice={s.voice:16} rate={s.rate} pitch={s.pitch} range={s.pitch_range}")
         return 0

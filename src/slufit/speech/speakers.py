@@ -36,6 +36,7 @@ UNLABELLED_VARIANTS = TRAIN_VARIANTS + (
 # (rate words/min, pitch 0-100, pitch range 0-100), cycled over a pool's variants.
 _PROSODY = ((175, 50, 50), (160, 35, 30), (190, 65, 70), (150, 45, 80), (185, 30, 40), (165, 60, 60))
 POOL_SIZES = {"train": 12, "test": 4, "unlabelled": len(UNLABELLED_VARIANTS)}
+SPLITS = tuple(POOL_SIZES)  # the pool names, for callers that list or offer them
 # The unlabelled pool's prosody grid: each speaker takes one rate, pitch and range, by co-prime strides.
 _RATES, _PITCHES, _RANGES = (140, 155, 170, 185, 200), (25, 40, 55, 70), (20, 45, 70, 95)
 
@@ -54,7 +55,7 @@ def speakers(locale: str, split: str = "train") -> list[Speaker]:
     if locale not in VOICES:
         raise SlufitError(f"no espeak-ng voice for locale {locale!r}; known: {', '.join(VOICES)}")
     if split not in POOL_SIZES:
-        raise SlufitError(f"speakers must be 'train', 'test' or 'unlabelled', got {split!r}")
+        raise SlufitError(f"speakers must be one of {', '.join(SPLITS)}, got {split!r}")
     if split == "unlabelled":
         return [Speaker(f"espeak-{locale}-unlabelled{i:02d}", f"{VOICES[locale]}+{variant}", _RATES[i % 5],
                         _PITCHES[(i * 3) % 4], _RANGES[(i * 7 // 4) % 4])

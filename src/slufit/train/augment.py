@@ -60,16 +60,15 @@ class FillerSwap:
                 fillers.setdefault((example.locale, entity.type), set()).add(entity.filler)
         # Sorted: the draws depend on the data and the RNG only, not on set order.
         self.fillers = {key: sorted(values) for key, values in fillers.items()}
-        # The same fillers by length, with their lengths, for the window of each draw.
+        # The same fillers by length, for the window of each draw.
         self._by_length = {key: sorted(values, key=lambda f: (len(f), f)) for key, values in self.fillers.items()}
-        self._lengths = {key: [len(f) for f in values] for key, values in self._by_length.items()}
 
     def _draw(self, key: tuple[str, str], filler: str) -> str:
         """A filler of `key` of about `filler`'s length (uniform inside the window)."""
-        choices, lengths = self._by_length[key], self._lengths[key]
+        choices = self._by_length[key]
         slack = max(2.0, self.length_tolerance * len(filler))
-        low = bisect.bisect_left(lengths, len(filler) - slack)
-        high = bisect.bisect_right(lengths, len(filler) + slack)
+        low = bisect.bisect_left(choices, len(filler) - slack, key=len)
+        high = bisect.bisect_right(choices, len(filler) + slack, key=len)
         if high - low < 2:  # nothing else that close: any filler of the type
             low, high = 0, len(choices)
         return choices[low + int(torch.randint(high - low, ()))]
