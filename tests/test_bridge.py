@@ -258,8 +258,34 @@ def test_simulated_text_items_read_posterior_rows(voiced):
     # Context draws need a bridge measured with context rows; this test bridge has none.
     with pytest.raises(SlufitError, match="simulate_context needs a bridge whose confusions have context rows"):
         load_model(str(voiced["bridge"]), lm_sizes=SMALL_LM, simulate_text=1.0, simulate_context=True)
-    with pytest.raises(SlufitError, match="simulate_context and lm_sizes are options of the tiny bridge only"):
+    with pytest.raises(SlufitError, match="simulate_words and lm_sizes are options of the tiny bridge only"):
         load_model("Qwen/Qwen2-Audio-7B-Instruct", simulate_context=True)  # refused before any download
+    with pytest.raises(SlufitError, match="options of the tiny bridge only"):
+        load_model("Qwen/Qwen2-Audio-7B-Instruct", simulate_words=0.5)
+
+
+def test_simulated_text_items_take_the_bridge_word_readings(voiced, tmp_path):
+    """simulate_words: words with readings (readings.safetensors beside the confusions) come in as them."""
+    from safetensors.torch import save_file
+
+    from slufit.models.bridge.readings import READINGS_FILE, build
+
+    with pytest.raises(SlufitError, match="simulate_words needs the bridge's word readings"):
+        load_model(str(voiced["bridge"]), lm_sizes=SMALL_LM, simulate_text=1.0, simulate_words=0.5)
+    folder = make_bridge(tmp_path / "bridge")
+    units = "abcdefghijklmnopqrstuvwxyz' "
+    words = sorted({w for e in voiced["examples"] for w in normalize(e.text, units[:-1]).split()})
+    heard_as_qqq = torch.nn.functional.one_hot(torch.full((3,), units.index("q")), len(units)).float()
+    save_file(build([heard_as_qqq] * len(words), words, units), str(folder / READINGS_FILE))
+    torch.manual_seed(0)
+    model = load_model(str(folder), lm_sizes=SMALL_LM, simulate_text=1.0, simulate_words=1.0)
+    batch = model.collate(voiced["text"])
+    rows = batch["dists"][batch["dist_mask"]]
+    n_words = sum(len(normalize(e.text, units[:-1]).split()) for e in voiced["examples"])
+    assert int((rows == heard_as_qqq[0]).all(-1).sum()) == 3 * n_words  # every word as its reading
+    model.save(tmp_path / "saved")  # a saved model keeps its readings
+    again = load_model(str(tmp_path / "saved"), simulate_text=1.0, simulate_words=1.0)
+    assert again.readings is not None and len(again.readings) == len(words)
 
 
 # ---------------------------------------------------------------- pretraining and a 2-step run
@@ -272,25 +298,33 @@ def test_pretrain_writes_a_cached_bridge_that_loads(tmp_path):
 
     build_corpus(tmp_path / "corpus", locales=["en-US"], n_train=4, n_dev=4, n_test=4, n_pretrain=12, seed=0)
     config = BridgeConfig(corpus=str(tmp_path / "corpus"), pool_utterances=8, word_sequences=8, heldout=6,
-                          eval_utterances=4, epochs=1, batch_size=8, head={"d": 32, "heads": 2},
+                          lexicon_words=5, eval_utterances=4, epochs=1, batch_size=8, head={"d": 32, "heads": 2},
                           cache_dir=str(tmp_path / "cache"))
     lines: list[str] = []
     folder = pretrain(config, log=lines.append)
-    for name in ("bridge.safetensors", "confusions.safetensors", "bridge.json", "metrics.json", "summary.json",
-                 "predictions.jsonl"):
+    for name in ("bridge.safetensors", "confusions.safetensors", "readings.safetensors", "bridge.json",
+                 "metrics.json", "summary.json", "predictions.jsonl"):
         assert (folder / name).is_file()
     rates = json.loads((folder / "summary.json").read_text())["rates"]["en-US"]
     assert 0 <= rates["cer"] and 0 <= rates["wer"]
-    # Unlabelled clips (8 pool + 8 word sequences + 6 held out) by the unlabelled pool, SLU dev by test speakers.
+    # Unlabelled clips (8 pool + 8 word sequences + 6 held out + the sweep of 5 words) by the unlabelled pool,
+    # SLU dev by test speakers.
+    from slufit.models.bridge.pretrain import frequent_words
+    from slufit.models.bridge.readings import lexicon_sweep
+
+    sweep = lexicon_sweep(frequent_words("en-US", 5), 1, seed=0)
     clips = [p.stem for p in (tmp_path / "cache" / "speech" / "audio" / "en-US").iterdir()]
-    assert sum("-unlabelled" in c for c in clips) == 22 and sum("-test" in c for c in clips) == 4
-    assert len(clips) == 26
+    assert sum("-unlabelled" in c for c in clips) == 22 + len(sweep) and sum("-test" in c for c in clips) == 4
+    assert sum(c.startswith("lexicon-") for c in clips) == len(sweep)
+    assert len(clips) == 26 + len(sweep)
     assert any("CER" in line and "WER" in line for line in lines)
     # Cached: the same config returns the same folder at once.
     again: list[str] = []
     assert pretrain(config, log=again.append) == folder and "cached bridge" in again[0]
-    model = load_model(str(folder), lm_sizes=SMALL_LM)
+    model = load_model(str(folder), lm_sizes=SMALL_LM, simulate_text=1.0, simulate_words=0.5)
     assert model.head_units == "abcdefghijklmnopqrstuvwxyz' "
+    # Readings of the sweep's words and of the held-out clips' words.
+    assert set(frequent_words("en-US", 5)) <= set(model.readings.index)
 
 
 def test_two_step_train_then_eval(voiced, tmp_path, capsys):

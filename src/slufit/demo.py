@@ -51,6 +51,8 @@ class DemoSizes:
     bridge_words: int
     bridge_heldout: int
     bridge_epochs: int
+    # Words of the bridge's lexicon sweep (BridgeConfig.lexicon_words): the head's real readings of them.
+    bridge_lexicon: int
     # Fine-tuning: passes over the data (curriculum: text_epochs text-only, then mix_epochs mixed; the
     # cross-lingual grid: crosslingual_epochs), batch size.
     epochs: float
@@ -71,6 +73,8 @@ class DemoSizes:
     lm_sizes: tuple[tuple[str, int], ...] = ()
     # Share of text items fed as simulated bridge vectors (slufit.models.bridge.simulate); 0: plain text.
     simulate_text: float = 0.0
+    # In those, the share of words that take one of the head's real readings of them (slufit.models.bridge.readings).
+    simulate_words: float = 0.0
     # Share of text items whose slot fillers are swapped for others of the same type (slufit.train.augment).
     filler_swap: float = 0.0
     crosslingual_epochs: float | None = None  # None: `epochs`
@@ -90,17 +94,17 @@ class DemoSizes:
 # 600 test utterances (300 before): at 300, two runs of about the same quality differed by 2-3 SLU-F1 points, inside
 # a paired interval of +-3.6; the test set's part of that noise shrinks by 1/sqrt(2), for ~5 s of decoding a run.
 FULL = DemoSizes(n_train=2000, n_train_source=500, n_dev=200, n_test=600, n_pretrain=2100, bridge_pool=2000,
-                 bridge_words=4000, bridge_heldout=300, bridge_epochs=8, epochs=26, text_epochs=26, mix_epochs=2,
+                 bridge_words=4000, bridge_heldout=300, bridge_epochs=8, bridge_lexicon=10000, epochs=26, text_epochs=26, mix_epochs=2,
                  batch_size=32, lr=1e-3, mix_lr=1e-4, max_new_tokens=64, fractions=None, source_fraction=25,
                  target_speech=40,
                  lm_sizes=(("hidden", 128), ("layers", 2), ("heads", 4), ("kv_heads", 2), ("intermediate", 384)),
-                 simulate_text=0.75, filler_swap=0.9, crosslingual_epochs=16)
+                 simulate_text=0.75, simulate_words=0.5, filler_swap=0.9, crosslingual_epochs=16)
 QUICK = DemoSizes(n_train=24, n_train_source=24, n_dev=4, n_test=8, n_pretrain=28, bridge_pool=20, bridge_words=16, bridge_heldout=6,
-                  bridge_epochs=1, epochs=1, text_epochs=1, mix_epochs=1, batch_size=8, lr=1e-3, mix_lr=5e-4,
+                  bridge_epochs=1, bridge_lexicon=12, epochs=1, text_epochs=1, mix_epochs=1, batch_size=8, lr=1e-3, mix_lr=5e-4,
                   max_new_tokens=16, fractions=(100,), source_fraction=100, target_speech=4,
                   bridge_head=(("d", 32), ("heads", 2)),
                   lm_sizes=(("hidden", 32), ("layers", 1), ("heads", 2), ("kv_heads", 1), ("intermediate", 64)),
-                  simulate_text=0.75, filler_swap=0.9)
+                  simulate_text=0.75, simulate_words=0.5, filler_swap=0.9)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -213,7 +217,7 @@ def pretrain_stage(stages: Stages, corpus: Path, sizes: DemoSizes, threads: int)
     start = stages.header("3", "pretrain", "the CTC bridge learns characters from unlabelled speech (cached)")
     config = BridgeConfig(locales=list(BRIDGE_LOCALES), corpus=str(corpus.resolve()),
                           pool_utterances=sizes.bridge_pool, word_sequences=sizes.bridge_words,
-                          heldout=sizes.bridge_heldout, eval_utterances=sizes.n_dev, epochs=sizes.bridge_epochs,
+                          heldout=sizes.bridge_heldout, lexicon_words=sizes.bridge_lexicon, eval_utterances=sizes.n_dev, epochs=sizes.bridge_epochs,
                           head=dict(sizes.bridge_head), threads=threads, cache_dir=str((stages.out / "cache").resolve()))
     config_file = stages.out / ".stages" / "bridge.yaml"
     with atomic_open(config_file) as handle:
@@ -261,6 +265,8 @@ def demo_grid(name: str, out: Path, data: Path, model: Path, sizes: DemoSizes, s
         options["lm_sizes"] = dict(sizes.lm_sizes)
     if sizes.simulate_text:
         options["simulate_text"] = sizes.simulate_text
+    if sizes.simulate_words:
+        options["simulate_words"] = sizes.simulate_words
     overrides = dict(grid.train_overrides)
     overrides["model"] = {**overrides.get("model", {}), "name": str(model), "options": options}
     epochs = sizes.crosslingual_epochs if grid.crosslingual and sizes.crosslingual_epochs else sizes.epochs

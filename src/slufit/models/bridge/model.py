@@ -13,8 +13,9 @@ audio_encoder -> Whisper ears, projector -> CTC head (both always frozen here),
 language_model -> the LM with its embeddings.
 
 Saved as `slufit_model.json` (family "ctc-bridge"), `lm/` (transformers folder,
-safetensors), `bridge.safetensors` (the head) and `confusions.safetensors`; the ears are
-re-read from their pinned source.
+safetensors), `bridge.safetensors` (the head), `confusions.safetensors` and, when the
+bridge has them, `readings.safetensors` (its word readings); the ears are re-read from
+their pinned source.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from slufit.errors import SlufitError
 from slufit.files import write_json
 from slufit.models.base import SLUItem
 from slufit.models.bridge import ctc
-from slufit.models.bridge.simulate import simulate
+from slufit.models.bridge.readings import READINGS_FILE, Readings
+from slufit.models.bridge.simulate import simulate, simulate_with_readings
 from slufit.models.bridge.units import BOS, EOS, PAD, SEP, Vocabulary, normalize
 from slufit.models.ears import SAMPLING_RATE, Ears
 from slufit.models.encoder_cache import EncoderCache, encoder_identity, recording_key
@@ -117,6 +119,10 @@ class BridgeSLU:
     simulate_scale: float = 1.0
     # Each character's errors drawn given its neighbours (the head's context confusions), not on its own.
     simulate_context: bool = False
+    # In a simulated item, the share of words with real readings (slufit.models.bridge.readings: the head's
+    # segments for that word in held-out unlabelled clips) that take one of them instead of simulated units.
+    simulate_words: float = 0.0
+    readings: Readings | None = None
     cache_dir: str | None = None  # disk folder for the per-recording segment cache (memory only when None)
     ears_source: str | None = None
     cache: EncoderCache = field(init=False)
@@ -130,6 +136,11 @@ class BridgeSLU:
         if self.simulate_context and "emit_context" not in (self.confusions or {}):
             raise SlufitError("tiny: simulate_context needs a bridge whose confusions have context rows "
                               "(pretrained since session 4: rerun `slufit pretrain`)")
+        if not 0 <= self.simulate_words <= 1:
+            raise SlufitError(f"tiny: simulate_words must be in [0, 1], got {self.simulate_words}")
+        if self.simulate_words and not self.readings:
+            raise SlufitError(f"tiny: simulate_words needs the bridge's word readings ({READINGS_FILE}: pretrained "
+                              "with lexicon_words > 0, see configs/tiny/pretrain.yaml)")
         if self.simulate_scale < 0:
             raise SlufitError(f"tiny: simulate_scale must be >= 0, got {self.simulate_scale}")
         identity = encoder_identity(self.module.head.named_parameters(), extra=f"bridge/{self.ears.source}/"
@@ -194,12 +205,19 @@ class BridgeSLU:
         out = []
         for item in items:
             if training and self.simulate_text and float(torch.rand(())) < self.simulate_text:
-                dist = simulate(self._head_unit_ids(item.example.text), self.confusions, self.simulate_scale,
-                                context=self.simulate_context)
+                dist = self._simulated(item.example.text)
                 out.append(([pad] * min(len(dist), MAX_INPUT), dist[:MAX_INPUT]))
             else:
                 out.append((self.vocab.unit_ids(item.example.text)[:MAX_INPUT], None))
         return out
+
+    def _simulated(self, text: str) -> torch.Tensor:
+        units = self._head_unit_ids(text)
+        if not self.simulate_words:
+            return simulate(units, self.confusions, self.simulate_scale, context=self.simulate_context)
+        words = "".join(self.head_units[u] for u in units).split(" ")
+        return simulate_with_readings(units, self.confusions, self.readings, words, self.simulate_words,
+                                      self.simulate_scale, context=self.simulate_context)
 
     def collate(self, items: Sequence[SLUItem], with_targets: bool = True) -> dict[str, torch.Tensor]:
         """Training batch (right-padded, labels on the target only) or, without targets, a generation
@@ -277,6 +295,8 @@ class BridgeSLU:
         save_file({k: v.contiguous() for k, v in self.module.head.state_dict().items()}, str(out_dir / "bridge.safetensors"))
         if self.confusions is not None:
             save_file({k: v.contiguous() for k, v in self.confusions.items()}, str(out_dir / "confusions.safetensors"))
+        if self.readings is not None:
+            save_file(self.readings.tensors, str(out_dir / READINGS_FILE))
         write_json(out_dir / MODEL_INFO, {"family": FAMILY, "head": self.module.head.config(), "units": self.head_units,
                                           "ears": self.ears_source, "window_s": int(self.window_s),
                                           "vocabulary": self.vocab.to_dict()})
@@ -317,11 +337,12 @@ def load_bridge(path: str | Path, lm_sizes: dict | None = None, device: str | to
             raise SlufitError(f"tiny: lm_sizes: {err}") from None
         lm = build_lm(vocab, sizes)
     confusions = load_file(path / "confusions.safetensors") if (path / "confusions.safetensors").is_file() else None
+    readings = Readings.load(path / READINGS_FILE) if (path / READINGS_FILE).is_file() else None
     units = info["units"]
     rows = torch.tensor([vocab.id(u) for u in units])
     module = BridgeModule(lm, head, rows)
     if device is not None:
         module.to(device)
     ears = Ears.load(info["ears"], info["window_s"])
-    return BridgeSLU(module, ears, vocab, units, confusions, ears_source=info["ears"], **options)
+    return BridgeSLU(module, ears, vocab, units, confusions, readings=readings, ears_source=info["ears"], **options)
 

@@ -38,7 +38,7 @@ import slufit
 from slufit.data.example import Example, read_examples
 from slufit.errors import SlufitError
 from slufit.files import atomic_open, read_json, read_yaml_mapping, write_json
-from slufit.models.bridge import ctc
+from slufit.models.bridge import ctc, readings
 from slufit.models.bridge.units import ALPHABETS, alphabet, normalize
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[4] / "configs" / "tiny" / "pretrain.yaml"
@@ -62,6 +62,13 @@ class BridgeConfig:
     top_words: int = 10000
     # Unlabelled clips per locale held out of training (a third pool, the rest word sequences): the confusions.
     heldout: int = 300
+    # Lexicon sweep, held out of training like `heldout`: each of the locale's `lexicon_words` most frequent
+    # words (wordfreq) voiced `lexicon_readings` times in random 2-7-word sequences. The head's segments for
+    # each word there (and in the held-out clips) are its readings (slufit.models.bridge.readings), which
+    # the `simulate_words` model option puts into simulated text items. 0: no sweep, no readings.
+    # Measured on the demo (docs/tiny.md): 10,000 words once each, 2,200 clips, ~45 s.
+    lexicon_words: int = 10000
+    lexicon_readings: int = 1
     # Speaker pool that voices the unlabelled clips (training and held-out): "unlabelled" (the 12 training
     # speakers' variants plus 67 more espeak-ng variants, 75 speakers; never a test variant:
     # slufit.speech.speakers) or "train" (the 12 training speakers, as before session 4). Measured on the demo:
@@ -102,6 +109,8 @@ class BridgeConfig:
             raise SlufitError(f"pretrain: speakers must be 'train' or 'unlabelled', got {self.speakers!r}")
         if self.word_sequences < 0 or self.heldout < 2:
             raise SlufitError("pretrain: word_sequences must be >= 0 and heldout >= 2")
+        if self.lexicon_words < 0 or self.lexicon_readings < 1:
+            raise SlufitError("pretrain: lexicon_words must be >= 0 and lexicon_readings >= 1")
         try:
             self.head = asdict(ctc.HeadSizes(**self.head))
         except TypeError as err:
@@ -135,16 +144,21 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> Bridg
 # ---------------------------------------------------------------- data
 
 
-def word_sequences(locale: str, n: int, top: int, seed: int) -> list[str]:
-    """`n` distinct random sequences of 2-7 of the locale's `top` most frequent words (letters only)."""
-    if n == 0:
-        return []
+def frequent_words(locale: str, top: int) -> list[str]:
+    """The locale's `top` most frequent words (wordfreq) that are letters of its alphabet only."""
     try:
         from wordfreq import top_n_list
     except ImportError:
         raise SlufitError("the bridge's word pool needs wordfreq: pip install wordfreq (or 'slufit[tiny]')") from None
     letters = ALPHABETS[locale]
-    words = [w for w in top_n_list(WORDFREQ_LANG[locale], top) if normalize(w, letters) == w and "'" not in w[:1]]
+    return [w for w in top_n_list(WORDFREQ_LANG[locale], top) if normalize(w, letters) == w and "'" not in w[:1]]
+
+
+def word_sequences(locale: str, n: int, top: int, seed: int) -> list[str]:
+    """`n` distinct random sequences of 2-7 of the locale's `top` most frequent words (letters only)."""
+    if n == 0:
+        return []
+    words = frequent_words(locale, top)
     rng = random.Random(f"{seed}/{locale}/words")
     out, seen = [], set()
     while len(out) < n:
@@ -174,7 +188,7 @@ def _corpus(config: BridgeConfig) -> Path:
 
 
 def pools(config: BridgeConfig) -> dict[str, dict[str, list[Example]]]:
-    """Per locale: `train` and `heldout` unlabelled examples, and `eval` (SLU dev) examples."""
+    """Per locale: `train`, `heldout` and `lexicon` unlabelled examples, and `eval` (SLU dev) examples."""
     corpus = _corpus(config)
     out = {}
     for locale in config.locales:
@@ -189,9 +203,12 @@ def pools(config: BridgeConfig) -> dict[str, dict[str, list[Example]]]:
         dev = read_examples(dev_file) if dev_file.is_file() else []
         if not dev:
             raise SlufitError(f"{dev_file}: no SLU dev utterances to measure the bridge on (build the corpus with --dev)")
+        sweep = (readings.lexicon_sweep(frequent_words(locale, config.lexicon_words), config.lexicon_readings,
+                                        config.seed) if config.lexicon_words else [])
         out[locale] = {
             "train": pool[: config.pool_utterances] + words[: config.word_sequences],
             "heldout": pool[len(pool) - half:] + words[config.word_sequences:],
+            "lexicon": unlabelled(locale, sweep, "lexicon"),
             "eval": dev[: config.eval_utterances],
         }
     return out
@@ -210,7 +227,7 @@ def _code_version() -> str:
 def run_key(config: BridgeConfig, data: dict) -> str:
     digest = hashlib.sha256(json.dumps(config.hashed(), sort_keys=True).encode())
     for locale in sorted(data):
-        for part in ("train", "heldout", "eval"):
+        for part in ("train", "heldout", "lexicon", "eval"):  # an empty part leaves the digest as it was
             digest.update("\n".join(e.text for e in data[locale][part]).encode())
     digest.update(_code_version().encode())
     return digest.hexdigest()[:16]
@@ -392,8 +409,8 @@ def _pretrain(config: BridgeConfig, log) -> Path:
     paths = {loc: {part: _voice(d[part], speech_dir, "test" if part == "eval" else config.speakers) for part in d}
              for loc, d in data.items()}
     seconds["synthesis"] = round(time.time() - clock, 1)
-    log("pretrain: voiced " + "; ".join(f"{loc} {len(p['train'])} training, {len(p['heldout'])} held-out "
-                                         f"({config.speakers} speakers), {len(p['eval'])} SLU dev (test speakers)"
+    log("pretrain: voiced " + "; ".join(f"{loc} {len(p['train'])} training, {len(p['heldout'])} held-out, "
+                                         f"{len(p['lexicon'])} lexicon sweep ({config.speakers} speakers), {len(p['eval'])} SLU dev (test speakers)"
                                          for loc, p in paths.items()) + f", {seconds['synthesis']} s")
 
     clock = time.time()
@@ -433,6 +450,18 @@ def _pretrain(config: BridgeConfig, log) -> Path:
     stats = confusions(held_posts, held_refs, len(units))
     seconds["measure"] = round(time.time() - clock, 1)
     _log_rates(rates, log)
+    word_readings = None
+    if config.lexicon_words:
+        clock = time.time()
+        # The held-out clips (posteriors already computed above, in the same locale order) and the sweep.
+        posts = held_posts + [p for loc in data for p in ctc.posteriors(head, frames[loc]["lexicon"])]
+        clips = [e for loc in data for e in data[loc]["heldout"]] + [e for loc in data for e in data[loc]["lexicon"]]
+        word_readings = readings.build([ctc.segments(p) for p in posts], [normalize(e.text, letters) for e in clips],
+                                       units)
+        seconds["readings"] = round(time.time() - clock, 1)
+        found = readings.Readings.from_tensors(word_readings)
+        log(f"pretrain: word readings of {len(found)} words ({found.count()} readings) from {len(clips)} held-out "
+            f"clips, {seconds['readings']} s")
 
     with atomic_open(out / "bridge.safetensors", "wb", encoding=None) as handle:
         from safetensors.torch import save
@@ -440,6 +469,9 @@ def _pretrain(config: BridgeConfig, log) -> Path:
         handle.write(save({k: v.contiguous() for k, v in head.state_dict().items()}))
     save_file(stats, str(out / "confusions.tmp"))
     (out / "confusions.tmp").replace(out / "confusions.safetensors")
+    if word_readings is not None:
+        save_file(word_readings, str(out / "readings.tmp"))
+        (out / "readings.tmp").replace(out / readings.READINGS_FILE)
     vocabulary = Vocabulary.for_locales(config.model_locales)
     write_json(out / "bridge.json", {"head": head.config(), "units": units, "ears": config.ears,
                                      "window_s": config.window_s, "vocabulary": vocabulary.to_dict()})

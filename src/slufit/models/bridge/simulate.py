@@ -16,17 +16,49 @@ spelling around a letter, not on the letter alone.
 
 from __future__ import annotations
 
+import bisect
+
 import torch
+
+from slufit.models.bridge.readings import Readings
 
 
 def simulate(units: list[int], stats: dict[str, torch.Tensor], scale: float = 1.0,
              context: bool = False) -> torch.Tensor:
     """Distributions [n, head units] for a sequence of head-unit indices (torch's global RNG: a resumed
     run draws the same corruptions, since checkpoints restore it)."""
+    rows, _ = _simulate(units, stats, scale, context)
+    return rows
+
+
+def simulate_with_readings(units: list[int], stats: dict[str, torch.Tensor], readings: Readings,
+                           words: list[str], share: float, scale: float = 1.0, context: bool = False) -> torch.Tensor:
+    """`simulate`, then each word that has real readings (slufit.models.bridge.readings) takes, with
+    probability `share`, one of them in place of its simulated segments. `words` are the words of `units`
+    (split at its spaces), in order; the word breaks stay simulated."""
+    rows, positions = _simulate(units, stats, scale, context)
+    positions = positions.tolist()
+    pieces, start = [], 0
+    for word in words:
+        end = start + len(word)  # the word's reference positions [start, end), its break at `end`
+        lo, hi = bisect.bisect_left(positions, start), bisect.bisect_left(positions, end)
+        brk = bisect.bisect_left(positions, end + 1)
+        if word in readings and float(torch.rand(())) < share:
+            pieces.append(readings.draw(word))
+        else:
+            pieces.append(rows[lo:hi])
+        pieces.append(rows[hi:brk])
+        start = end + 1
+    return torch.cat(pieces) if pieces else rows
+
+
+def _simulate(units: list[int], stats: dict[str, torch.Tensor], scale: float,
+              context: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The simulated rows and, for each, the reference position it was emitted for (ascending)."""
     emit, insert, rows = stats["emit"], stats["insert"], stats["rows"]
     n_units = rows.shape[0]
     if not units:
-        return rows.new_zeros(0, n_units)
+        return rows.new_zeros(0, n_units), torch.zeros(0, dtype=torch.long)
     refs = torch.tensor(units)
     if context:  # neighbours, the text's edges as index n_units
         edge = torch.tensor([n_units])
@@ -44,5 +76,6 @@ def simulate(units: list[int], stats: dict[str, torch.Tensor], scale: float = 1.
     extra = torch.multinomial(insert[:-1].clamp_min(1e-12), len(units), replacement=True)
     # Interleave: each reference position gives its emitted unit (unless deleted), then its insertion (if any).
     sequence = torch.stack([emitted, torch.where(inserted, extra, torch.full_like(extra, n_units))], 1).flatten()
-    sequence = sequence[sequence < n_units]
-    return rows[sequence]
+    positions = torch.arange(len(units)).repeat_interleave(2)
+    kept = sequence < n_units
+    return rows[sequence[kept]], positions[kept]
