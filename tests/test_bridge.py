@@ -258,7 +258,7 @@ def test_simulated_text_items_read_posterior_rows(voiced):
     # Context draws need a bridge measured with context rows; this test bridge has none.
     with pytest.raises(SlufitError, match="simulate_context needs a bridge whose confusions have context rows"):
         load_model(str(voiced["bridge"]), lm_sizes=SMALL_LM, simulate_text=1.0, simulate_context=True)
-    with pytest.raises(SlufitError, match="simulate_words and lm_sizes are options of the tiny bridge only"):
+    with pytest.raises(SlufitError, match="speech_readings and lm_sizes are options of the tiny bridge only"):
         load_model("Qwen/Qwen2-Audio-7B-Instruct", simulate_context=True)  # refused before any download
     with pytest.raises(SlufitError, match="options of the tiny bridge only"):
         load_model("Qwen/Qwen2-Audio-7B-Instruct", simulate_words=0.5)
@@ -286,6 +286,34 @@ def test_simulated_text_items_take_the_bridge_word_readings(voiced, tmp_path):
     model.save(tmp_path / "saved")  # a saved model keeps its readings
     again = load_model(str(tmp_path / "saved"), simulate_text=1.0, simulate_words=1.0)
     assert again.readings is not None and len(again.readings) == len(words)
+
+
+def test_a_stage_speech_items_lend_their_readings(voiced, tmp_path):
+    """speech_readings: as a stage begins, its speech items' words add their segments to the readings."""
+    from safetensors.torch import save_file
+
+    from slufit.models.bridge.readings import READINGS_FILE, build
+
+    with pytest.raises(SlufitError, match="speech_readings lends readings to simulated words"):
+        load_model(str(voiced["bridge"]), lm_sizes=SMALL_LM, simulate_text=1.0, speech_readings=True)
+    folder = make_bridge(tmp_path / "bridge")
+    units = "abcdefghijklmnopqrstuvwxyz' "
+    own = torch.nn.functional.one_hot(torch.full((2,), units.index("q")), len(units)).float()
+    save_file(build([own], ["zebra"], units), str(folder / READINGS_FILE))  # the bridge's own: one word
+    model = load_model(str(folder), lm_sizes=SMALL_LM, simulate_text=1.0, simulate_words=0.5, speech_readings=True)
+    assert set(model.readings.index) == {"zebra"}
+    model.begin_stage(voiced["text"] + voiced["speech"][:2])
+    heard = {w for e in voiced["examples"][:2] for w in normalize(e.text, units[:-1]).split()}
+    assert set(model.readings.index) == heard | {"zebra"}
+    first = voiced["examples"][0]
+    word = normalize(first.text, units[:-1]).split()[0]
+    assert model.readings.index[word][1] == sum(normalize(e.text, units[:-1]).split().count(word)
+                                                for e in voiced["examples"][:2])
+    model.begin_stage(voiced["text"])  # a stage without speech: the bridge's own readings only
+    assert set(model.readings.index) == {"zebra"}
+    model.begin_stage(voiced["speech"])
+    model.save(tmp_path / "saved")  # the stage's speech readings are not saved with the model
+    assert set(load_model(str(tmp_path / "saved")).readings.index) == {"zebra"}
 
 
 # ---------------------------------------------------------------- pretraining and a 2-step run
@@ -384,7 +412,9 @@ def test_curriculum_from_the_text_only_checkpoint_equals_training_it_whole(voice
 
     def config(name, scheme, swap=0.5, **train_extra):
         return resolve_paths(config_from_dict({
-            "model": {"name": str(voiced["bridge"]), "options": {"lm_sizes": SMALL_LM, "simulate_text": SIM}},
+            # Word readings from the stage's speech items: none in the text stage, so it is still text-only's.
+            "model": {"name": str(voiced["bridge"]), "options": {"lm_sizes": SMALL_LM, "simulate_text": SIM,
+                                                                 "simulate_words": 0.5, "speech_readings": True}},
             "data": {"train": [str(data)], "speech_fraction": 0.5, "filler_swap": swap},
             "scheme": scheme, "train": {"batch_size": 2, "lr": 1e-3, **train_extra},
             "eval": {"modalities": ["speech"], "beams": 1, "max_new_tokens": 4}, "run_dir": str(tmp_path / name)}))

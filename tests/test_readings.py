@@ -55,6 +55,14 @@ def test_readings_round_trip_and_draw_each_reading():
     assert spelled(readings.draw("now")) == "now"
 
 
+def test_more_readings_join_a_word_readings():
+    readings = Readings.from_tensors(build([one_hot("lunden")], ["london"], UNITS))
+    more = readings.plus({"london": [one_hot("london")], "paris": [one_hot("pari")]})
+    assert len(more) == 2 and more.count() == 3 and readings.count() == 1  # the original is unchanged
+    assert sorted(spelled(r) for r in more.by_word()["london"]) == ["london", "lunden"]
+    assert spelled(more.draw("paris")) == "pari"
+
+
 def clean_stats(n: int) -> dict[str, torch.Tensor]:
     """An error model that hears every unit right (so simulated rows are the units' one-hot rows)."""
     return {"emit": torch.cat([torch.eye(n), torch.zeros(n, 1)], 1), "insert": torch.cat([torch.ones(n) / n,

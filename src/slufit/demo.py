@@ -73,8 +73,10 @@ class DemoSizes:
     lm_sizes: tuple[tuple[str, int], ...] = ()
     # Share of text items fed as simulated bridge vectors (slufit.models.bridge.simulate); 0: plain text.
     simulate_text: float = 0.0
-    # In those, the share of words that take one of the head's real readings of them (slufit.models.bridge.readings).
+    # In those, the share of words that take one of the head's real readings of them (slufit.models.bridge.readings),
+    # and whether a stage's speech items add their own readings.
     simulate_words: float = 0.0
+    speech_readings: bool = False
     # Share of text items whose slot fillers are swapped for others of the same type (slufit.train.augment).
     filler_swap: float = 0.0
     crosslingual_epochs: float | None = None  # None: `epochs`
@@ -98,13 +100,14 @@ FULL = DemoSizes(n_train=2000, n_train_source=500, n_dev=200, n_test=600, n_pret
                  batch_size=32, lr=1e-3, mix_lr=1e-4, max_new_tokens=64, fractions=None, source_fraction=25,
                  target_speech=40,
                  lm_sizes=(("hidden", 128), ("layers", 2), ("heads", 4), ("kv_heads", 2), ("intermediate", 384)),
-                 simulate_text=0.75, simulate_words=0.5, filler_swap=0.9, crosslingual_epochs=16)
+                 simulate_text=0.75, simulate_words=0.5, speech_readings=True, filler_swap=0.9,
+                 crosslingual_epochs=16)
 QUICK = DemoSizes(n_train=24, n_train_source=24, n_dev=4, n_test=8, n_pretrain=28, bridge_pool=20, bridge_words=16, bridge_heldout=6,
                   bridge_epochs=1, bridge_lexicon=12, epochs=1, text_epochs=1, mix_epochs=1, batch_size=8, lr=1e-3, mix_lr=5e-4,
                   max_new_tokens=16, fractions=(100,), source_fraction=100, target_speech=4,
                   bridge_head=(("d", 32), ("heads", 2)),
                   lm_sizes=(("hidden", 32), ("layers", 1), ("heads", 2), ("kv_heads", 1), ("intermediate", 64)),
-                  simulate_text=0.75, simulate_words=0.5, filler_swap=0.9)
+                  simulate_text=0.75, simulate_words=0.5, speech_readings=True, filler_swap=0.9)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -267,6 +270,8 @@ def demo_grid(name: str, out: Path, data: Path, model: Path, sizes: DemoSizes, s
         options["simulate_text"] = sizes.simulate_text
     if sizes.simulate_words:
         options["simulate_words"] = sizes.simulate_words
+    if sizes.speech_readings:
+        options["speech_readings"] = True
     overrides = dict(grid.train_overrides)
     overrides["model"] = {**overrides.get("model", {}), "name": str(model), "options": options}
     epochs = sizes.crosslingual_epochs if grid.crosslingual and sizes.crosslingual_epochs else sizes.epochs

@@ -75,7 +75,7 @@ def load_model(name_or_path: str | Path, lora: dict | None = None, dtype: torch.
                attn_implementation: str = "sdpa", encoder_cache_dir: str | None = None,
                use_encoder_cache: bool = True, blind_text: float = 0.0, simulate_text: float = 0.0,
                simulate_scale: float = 1.0, simulate_context: bool = False, simulate_words: float = 0.0,
-               lm_sizes: dict | None = None):
+               speech_readings: bool = False, lm_sizes: dict | None = None):
     """An SLUModel for a known name (`MODELS`), a folder saved by slufit or transformers, or a hub id.
 
     lora: None for full fine-tuning, or LoRA options {"r", "alpha", "dropout", "target_modules"}
@@ -86,10 +86,11 @@ def load_model(name_or_path: str | Path, lora: dict | None = None, dtype: torch.
     gradient_checkpointing: recompute activations in the backward pass (less memory, ~30 % slower).
     encoder_cache_dir: a folder where frozen-encoder outputs are also kept across runs.
     blind_text: transcript-first training only, the share of text items asked without their transcript.
-    simulate_text, simulate_scale, simulate_context, simulate_words, lm_sizes: the `tiny` bridge only
-        (slufit.models.bridge.model): the share of text items fed as simulated bridge vectors, the factor on
-        their error rates, whether each character's errors depend on its neighbours, the share of words that
-        take one of the head's real readings of them, the LM's sizes.
+    simulate_text, simulate_scale, simulate_context, simulate_words, speech_readings, lm_sizes: the `tiny`
+        bridge only (slufit.models.bridge.model): the share of text items fed as simulated bridge vectors, the
+        factor on their error rates, whether each character's errors depend on its neighbours, the share of
+        words that take one of the head's real readings of them, whether the stage's speech items add their
+        readings, the LM's sizes.
     """
     from slufit.models.qwen2_audio import LALMAdapter, MODEL_INFO, load_saved
 
@@ -118,10 +119,10 @@ def load_model(name_or_path: str | Path, lora: dict | None = None, dtype: torch.
                               f"{', '.join(k for k, v in unsupported.items() if v)} (LALM options)")
         return load_bridge(path, lm_sizes=lm_sizes, device=device, simulate_text=simulate_text,
                            simulate_scale=simulate_scale, simulate_context=simulate_context,
-                           simulate_words=simulate_words, cache_dir=encoder_cache_dir)
-    if simulate_text or simulate_scale != 1.0 or simulate_context or simulate_words or lm_sizes:
-        raise SlufitError(f"{name}: simulate_text, simulate_scale, simulate_context, simulate_words and lm_sizes are "
-                          "options of the tiny bridge only")
+                           simulate_words=simulate_words, speech_readings=speech_readings, cache_dir=encoder_cache_dir)
+    if simulate_text or simulate_scale != 1.0 or simulate_context or simulate_words or speech_readings or lm_sizes:
+        raise SlufitError(f"{name}: simulate_text, simulate_scale, simulate_context, simulate_words, speech_readings "
+                          "and lm_sizes are options of the tiny bridge only")
     if (path / MODEL_INFO).is_file():  # saved by slufit
         if lora is not None:
             raise SlufitError(f"{path}: a saved slufit model keeps its own LoRA setting; do not pass lora")

@@ -287,6 +287,8 @@ def train(config: Config, resume: bool = False, load: Callable[..., Any] | None 
     for stage_index in range(state.stage, len(stages)):
         stage, sampler = stages[stage_index], samplers[stage_index]
         model.set_trainable(**asdict(stage.trainable))
+        if hasattr(model, "begin_stage"):  # optional: a model that adapts to the stage's items (the tiny bridge)
+            model.begin_stage(stage.items)
         model.module.train()
         bar = tqdm(total=len(sampler), initial=state.batch, disable=not main, unit="batch",
                    desc=f"stage {stage_index + 1}/{len(stages)} {stage.name}")

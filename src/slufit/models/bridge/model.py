@@ -35,6 +35,7 @@ from slufit.errors import SlufitError
 from slufit.files import write_json
 from slufit.models.base import SLUItem
 from slufit.models.bridge import ctc
+from slufit.models.bridge import readings as word_readings
 from slufit.models.bridge.readings import READINGS_FILE, Readings
 from slufit.models.bridge.simulate import simulate, simulate_with_readings
 from slufit.models.bridge.units import BOS, EOS, PAD, SEP, Vocabulary, normalize
@@ -123,10 +124,14 @@ class BridgeSLU:
     # segments for that word in held-out unlabelled clips) that take one of them instead of simulated units.
     simulate_words: float = 0.0
     readings: Readings | None = None
+    # Also take readings from the speech items of the stage being trained: each recording, heard through the
+    # bridge and aligned to its transcript, lends its words' segments to simulated text items (`begin_stage`).
+    speech_readings: bool = False
     cache_dir: str | None = None  # disk folder for the per-recording segment cache (memory only when None)
     ears_source: str | None = None
     cache: EncoderCache = field(init=False)
     _warned: set = field(default_factory=set, init=False)
+    _lexicon: Readings | None = field(default=None, init=False)  # the bridge's own readings (from pretraining)
 
     def __post_init__(self) -> None:
         if not 0 <= self.simulate_text <= 1:
@@ -138,9 +143,14 @@ class BridgeSLU:
                               "(pretrained since session 4: rerun `slufit pretrain`)")
         if not 0 <= self.simulate_words <= 1:
             raise SlufitError(f"tiny: simulate_words must be in [0, 1], got {self.simulate_words}")
-        if self.simulate_words and not self.readings:
+        if self.simulate_words and not self.readings and not self.speech_readings:
             raise SlufitError(f"tiny: simulate_words needs the bridge's word readings ({READINGS_FILE}: pretrained "
-                              "with lexicon_words > 0, see configs/tiny/pretrain.yaml)")
+                              "with lexicon_words > 0, see configs/tiny/pretrain.yaml) or speech_readings")
+        if self.speech_readings and not self.simulate_words:
+            raise SlufitError("tiny: speech_readings lends readings to simulated words: set simulate_words > 0")
+        if self.readings is None:  # an empty set: speech_readings may add to it
+            self.readings = Readings.from_tensors(word_readings.pack({}, len(self.head_units)))
+        self._lexicon = self.readings
         if self.simulate_scale < 0:
             raise SlufitError(f"tiny: simulate_scale must be >= 0, got {self.simulate_scale}")
         identity = encoder_identity(self.module.head.named_parameters(), extra=f"bridge/{self.ears.source}/"
@@ -258,6 +268,21 @@ class BridgeSLU:
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.module(**batch)
 
+    def begin_stage(self, items: Sequence[SLUItem]) -> None:
+        """Called by the trainer as a stage starts, with its items: with `speech_readings`, the readings of
+        simulated words become the bridge's own plus those of this stage's speech items (so a stage without
+        speech, like a curriculum's text stage, trains exactly as a text-only run does)."""
+        if not self.speech_readings:
+            return
+        speech = [item for item in items if item.modality == "speech"]
+        if not speech:
+            self.readings = self._lexicon
+            return
+        letters = self.head_units.replace(" ", "")
+        heard = word_readings.collect(self.segments(speech), [normalize(i.example.text, letters) for i in speech],
+                                 self.head_units)
+        self.readings = self._lexicon.plus(heard)
+
     def set_trainable(self, audio_encoder: bool, projector: bool, language_model: bool) -> None:
         # The ears and the CTC head stay frozen whatever is asked: the segments cached per recording
         # depend on them, and the head is trained on unlabelled speech by `slufit pretrain`.
@@ -295,8 +320,8 @@ class BridgeSLU:
         save_file({k: v.contiguous() for k, v in self.module.head.state_dict().items()}, str(out_dir / "bridge.safetensors"))
         if self.confusions is not None:
             save_file({k: v.contiguous() for k, v in self.confusions.items()}, str(out_dir / "confusions.safetensors"))
-        if self.readings is not None:
-            save_file(self.readings.tensors, str(out_dir / READINGS_FILE))
+        if self._lexicon is not None and len(self._lexicon):  # the bridge's own, not a stage's speech
+            save_file(self._lexicon.tensors, str(out_dir / READINGS_FILE))
         write_json(out_dir / MODEL_INFO, {"family": FAMILY, "head": self.module.head.config(), "units": self.head_units,
                                           "ears": self.ears_source, "window_s": int(self.window_s),
                                           "vocabulary": self.vocab.to_dict()})

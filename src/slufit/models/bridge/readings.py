@@ -91,14 +91,19 @@ def word_segments(segments: torch.Tensor, reference: str, units: str) -> list[tu
     return [(w, segments[sorted(m)]) for w, m in zip(words, members)]
 
 
-def build(segment_list: list[torch.Tensor], references: list[str], units: str) -> dict[str, torch.Tensor]:
-    """The readings of every word in the clips (their segments and normalised references), as tensors."""
+def collect(segment_list: list[torch.Tensor], references: list[str], units: str) -> dict[str, list[torch.Tensor]]:
+    """Per word, its segments in each clip that has it (the clips' segments and normalised references)."""
     by_word: dict[str, list[torch.Tensor]] = {}
     for segments, reference in zip(segment_list, references):
         if not reference:
             continue
         for word, rows in word_segments(segments, reference, units):
             by_word.setdefault(word, []).append(rows)
+    return by_word
+
+
+def pack(by_word: dict[str, list[torch.Tensor]], n_units: int) -> dict[str, torch.Tensor]:
+    """Readings per word as the stored tensors (see the module docstring)."""
     words = sorted(by_word)
     rows, spans, word_spans, start = [], [], [], 0
     for word in words:
@@ -107,11 +112,15 @@ def build(segment_list: list[torch.Tensor], references: list[str], units: str) -
             spans.append([start, reading.shape[0]])
             rows.append(reading)
             start += reading.shape[0]
-    n_units = len(units)
     return {"rows": torch.cat(rows) if rows else torch.zeros(0, n_units),
             "spans": torch.tensor(spans, dtype=torch.long).view(-1, 2),
             "word_spans": torch.tensor(word_spans, dtype=torch.long).view(-1, 2),
             "words": torch.tensor(list("\n".join(words).encode("utf-8")), dtype=torch.uint8)}
+
+
+def build(segment_list: list[torch.Tensor], references: list[str], units: str) -> dict[str, torch.Tensor]:
+    """The readings of every word in the clips (their segments and normalised references), as tensors."""
+    return pack(collect(segment_list, references, units), len(units))
 
 
 @dataclass
@@ -145,6 +154,20 @@ class Readings:
     def count(self) -> int:
         """Readings over all words."""
         return int(self.spans.shape[0])
+
+    def by_word(self) -> dict[str, list[torch.Tensor]]:
+        """Every word's readings, as `collect` gives them."""
+        out = {}
+        for word, (first, n) in self.index.items():
+            out[word] = [self.rows[start: start + length] for start, length in self.spans[first: first + n].tolist()]
+        return out
+
+    def plus(self, more: dict[str, list[torch.Tensor]]) -> "Readings":
+        """These readings and `more` (a word in both keeps all of its readings)."""
+        merged = self.by_word()
+        for word, readings in more.items():
+            merged[word] = merged.get(word, []) + readings
+        return Readings.from_tensors(pack(merged, self.rows.shape[1]))
 
     def draw(self, word: str) -> torch.Tensor:
         """One of `word`'s readings, uniformly (torch's global RNG: a resumed run draws the same)."""
