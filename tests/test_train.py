@@ -121,11 +121,15 @@ def test_stages_see_exactly_the_items_of_their_schedule(setup, tmp_path):
     seen: list[tuple[str, int]] = []
     encoder_calls_before: list[int] = []  # audio encoder forward calls before each batch
     calls = [0]
+    begun: list[tuple[int, int, int]] = []  # (batches seen before, text items, speech items) per begin_stage call
 
     def load(name, **options):
         model = load_model(name, **options)
         model.module.hf.model.audio_tower.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
         collate = model.collate
+        # The optional hook: the trainer hands each stage's items to the model as the stage starts.
+        model.begin_stage = lambda items: begun.append((len(seen), sum(i.modality == "text" for i in items),
+                                                        sum(i.modality == "speech" for i in items)))
 
         def counting(items, *a, **k):
             seen.append((items[0].modality, len(items)))
@@ -146,6 +150,7 @@ def test_stages_see_exactly_the_items_of_their_schedule(setup, tmp_path):
     assert sum(n for m, n in mix_stage if m == "text") == 12 and sum(n for m, n in mix_stage if m == "speech") == 4
     assert encoder_calls_before[len(text_stage)] == 0, "the audio encoder ran during the text-only stage"
     assert calls[0] > 0
+    assert begun == [(0, 12, 0), (len(text_stage), 12, 4)]
 
 
 def test_same_seed_same_data_same_weights_and_metrics(setup):

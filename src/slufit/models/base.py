@@ -60,3 +60,6 @@ class SLUModel(Protocol):
     def save(self, out_dir: Path) -> None:
         """Write weights (safetensors; LoRA adapters via peft) and whatever `load` needs."""
         ...
+
+    # Optional, not part of the protocol check: `begin_stage(items)`, called by the trainer as each stage starts
+    # (also when a run resumes into it) with the stage's items. The tiny bridge uses it (speech_readings).
