@@ -96,14 +96,16 @@ class DemoSizes:
 # 600 test utterances (300 before): at 300, two runs of about the same quality differed by 2-3 SLU-F1 points, inside
 # a paired interval of +-3.6; the test set's part of that noise shrinks by 1/sqrt(2), for ~5 s of decoding a run.
 FULL = DemoSizes(n_train=2000, n_train_source=500, n_dev=200, n_test=600, n_pretrain=2100, bridge_pool=2000,
-                 bridge_words=4000, bridge_heldout=300, bridge_epochs=8, bridge_lexicon=10000, epochs=26, text_epochs=26, mix_epochs=2,
+                 bridge_words=4000, bridge_heldout=300, bridge_epochs=8, bridge_lexicon=10000, epochs=26,
+                 text_epochs=26, mix_epochs=2,
                  batch_size=32, lr=1e-3, mix_lr=1e-4, max_new_tokens=64, fractions=None, source_fraction=25,
                  target_speech=40,
                  lm_sizes=(("hidden", 128), ("layers", 2), ("heads", 4), ("kv_heads", 2), ("intermediate", 384)),
                  simulate_text=0.75, simulate_words=0.5, speech_readings=True, filler_swap=0.9,
                  crosslingual_epochs=16)
 QUICK = DemoSizes(n_train=24, n_train_source=24, n_dev=4, n_test=8, n_pretrain=28, bridge_pool=20, bridge_words=16, bridge_heldout=6,
-                  bridge_epochs=1, bridge_lexicon=12, epochs=1, text_epochs=1, mix_epochs=1, batch_size=8, lr=1e-3, mix_lr=5e-4,
+                  bridge_epochs=1, bridge_lexicon=12, epochs=1, text_epochs=1, mix_epochs=1, batch_size=8, lr=1e-3,
+                  mix_lr=5e-4,
                   max_new_tokens=16, fractions=(100,), source_fraction=100, target_speech=4,
                   bridge_head=(("d", 32), ("heads", 2)),
                   lm_sizes=(("hidden", 32), ("layers", 1), ("heads", 2), ("kv_heads", 1), ("intermediate", 64)),
@@ -220,7 +222,8 @@ def pretrain_stage(stages: Stages, corpus: Path, sizes: DemoSizes, threads: int)
     start = stages.header("3", "pretrain", "the CTC bridge learns characters from unlabelled speech (cached)")
     config = BridgeConfig(locales=list(BRIDGE_LOCALES), corpus=str(corpus.resolve()),
                           pool_utterances=sizes.bridge_pool, word_sequences=sizes.bridge_words,
-                          heldout=sizes.bridge_heldout, lexicon_words=sizes.bridge_lexicon, eval_utterances=sizes.n_dev, epochs=sizes.bridge_epochs,
+                          heldout=sizes.bridge_heldout, lexicon_words=sizes.bridge_lexicon,
+                          eval_utterances=sizes.n_dev, epochs=sizes.bridge_epochs,
                           head=dict(sizes.bridge_head), threads=threads, cache_dir=str((stages.out / "cache").resolve()))
     config_file = stages.out / ".stages" / "bridge.yaml"
     with atomic_open(config_file) as handle:

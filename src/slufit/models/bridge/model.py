@@ -284,7 +284,7 @@ class BridgeSLU:
             return
         letters = self.head_units.replace(" ", "")
         heard = word_readings.collect(self.segments(speech), [normalize(i.example.text, letters) for i in speech],
-                                 self.head_units)
+                                      self.head_units)
         self.readings = self._lexicon.plus(heard)
 
     def set_trainable(self, audio_encoder: bool, projector: bool, language_model: bool) -> None:

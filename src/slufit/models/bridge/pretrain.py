@@ -66,7 +66,7 @@ class BridgeConfig:
     # words (wordfreq) voiced `lexicon_readings` times in random 2-7-word sequences. The head's segments for
     # each word there (and in the held-out clips) are its readings (slufit.models.bridge.readings), which
     # the `simulate_words` model option puts into simulated text items. 0: no sweep, no readings.
-    # Measured on the demo (docs/tiny.md): 10,000 words once each, 2,200 clips, ~45 s.
+    # Measured on the demo (docs/tiny.md): 10,000 words once each, 2,208 clips, ~26 s more pretraining.
     lexicon_words: int = 10000
     lexicon_readings: int = 1
     # Speaker pool that voices the unlabelled clips (training and held-out): "unlabelled" (the 12 training
@@ -410,7 +410,8 @@ def _pretrain(config: BridgeConfig, log) -> Path:
              for loc, d in data.items()}
     seconds["synthesis"] = round(time.time() - clock, 1)
     log("pretrain: voiced " + "; ".join(f"{loc} {len(p['train'])} training, {len(p['heldout'])} held-out, "
-                                         f"{len(p['lexicon'])} lexicon sweep ({config.speakers} speakers), {len(p['eval'])} SLU dev (test speakers)"
+                                         f"{len(p['lexicon'])} lexicon sweep ({config.speakers} speakers), "
+                                         f"{len(p['eval'])} SLU dev (test speakers)"
                                          for loc, p in paths.items()) + f", {seconds['synthesis']} s")
 
     clock = time.time()

@@ -27,6 +27,7 @@ as UTF-8 bytes (safetensors holds tensors only).
 from __future__ import annotations
 
 import random
+from itertools import accumulate
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,15 +58,9 @@ def word_segments(segments: torch.Tensor, reference: str, units: str) -> list[tu
     space = units.index(" ")
     hyp = segments.argmax(-1).tolist() if segments.shape[0] else []
     ref = [units.index(c) for c in reference]
-    # Which word each reference position belongs to; a space position -> the word on its left (-1 at the start).
-    owner, word = [], 0
-    for position, unit in enumerate(ref):
-        if unit == space:
-            owner.append(word)  # marked as a break below
-            word += 1
-        else:
-            owner.append(word)
+    # Which word each reference position belongs to (a space: the word on its left), and which are breaks.
     is_break = [u == space for u in ref]
+    owner = list(accumulate(is_break[:-1], initial=0)) if ref else []  # breaks before each position
     words = reference.split(" ")
     members: list[list[int]] = [[] for _ in words]
 
@@ -73,12 +68,9 @@ def word_segments(segments: torch.Tensor, reference: str, units: str) -> list[tu
         if not ref:
             return
         position = min(max(position, 0), len(ref) - 1)
-        if is_break[position]:
-            if hyp[j] == space:
-                return  # a word break heard as one
-            members[owner[position]].append(j)  # joins the word on its left
-        else:
-            members[owner[position]].append(j)
+        if is_break[position] and hyp[j] == space:
+            return  # a word break heard as one
+        members[owner[position]].append(j)  # anything else heard at a break joins the word on its left
 
     a, b = "".join(chr(0x100 + u) for u in ref), "".join(chr(0x100 + u) for u in hyp)
     for tag, i1, i2, j1, j2 in Levenshtein.opcodes(a, b).as_list():
