@@ -117,7 +117,7 @@ def load_model(name_or_path: str | Path, lora: dict | None = None, dtype: torch.
         if any(unsupported.values()):
             raise SlufitError(f"{name}: the tiny CTC-bridge model does not take "
                               f"{', '.join(k for k, v in unsupported.items() if v)} (LALM options)")
-        return load_bridge(path, lm_sizes=lm_sizes, device=device, simulate_text=simulate_text,
+        return load_bridge(path, lm_sizes=lm_sizes, device=device, dtype=dtype, simulate_text=simulate_text,
                            simulate_scale=simulate_scale, simulate_context=simulate_context,
                            simulate_words=simulate_words, speech_readings=speech_readings, cache_dir=encoder_cache_dir)
     if simulate_text or simulate_scale != 1.0 or simulate_context or simulate_words or speech_readings or lm_sizes:

@@ -1,8 +1,9 @@
 """Checkpoints: RUN_DIR/checkpoints/last/, written atomically, enough to resume exactly.
 
 accelerate's `save_state` writes the model (safetensors), the optimizer, the scheduler and
-every process's RNG states (python, numpy, torch, cuda), and works under DDP, FSDP and
-DeepSpeed; `TrainState` (registered for checkpointing) adds where the run stands: stage,
+every process's RNG states (python, numpy, torch, cuda), and works under DDP; under FSDP2 the model
+and optimizer shards are written by torch.distributed.checkpoint into last/sharded/ (each rank its own,
+slufit.train.distributed) and accelerate keeps the rest; `TrainState` (registered for checkpointing) adds where the run stands: stage,
 batch index within the stage (the sampler's whole state, see slufit.train.sampler),
 optimizer step, stage-end metrics and training time so far.
 
@@ -58,8 +59,9 @@ def checkpoint_dir(run_dir: Path) -> Path:
     return root / LAST
 
 
-def save_checkpoint(accelerator: Accelerator, run_dir: Path, state: TrainState) -> Path:
-    """Write checkpoints/last/ atomically (every process must call this)."""
+def save_checkpoint(accelerator: Accelerator, run_dir: Path, state: TrainState, sharded: tuple | None = None) -> Path:
+    """Write checkpoints/last/ atomically (every process must call this). `sharded`: (FSDP module, optimizer),
+    whose shards each rank writes under last/sharded/ (slufit.train.distributed)."""
     from slufit.files import write_json
 
     root = Path(run_dir) / "checkpoints"
@@ -68,6 +70,10 @@ def save_checkpoint(accelerator: Accelerator, run_dir: Path, state: TrainState) 
         shutil.rmtree(tmp, ignore_errors=True)
     accelerator.wait_for_everyone()
     accelerator.save_state(output_dir=str(tmp))
+    if sharded is not None:
+        from slufit.train.distributed import save_sharded
+
+        save_sharded(tmp, *sharded)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         # Written last: a folder without it is incomplete and never resumed from.
@@ -81,10 +87,14 @@ def save_checkpoint(accelerator: Accelerator, run_dir: Path, state: TrainState) 
     return last
 
 
-def load_checkpoint(accelerator: Accelerator, run_dir: Path) -> bool:
+def load_checkpoint(accelerator: Accelerator, run_dir: Path, sharded: tuple | None = None) -> bool:
     """Restore model, optimizer, scheduler, RNG states and the registered TrainState; False if none."""
     folder = checkpoint_dir(run_dir)
     if not (folder / "train_state.json").is_file():
         return False
     accelerator.load_state(str(folder))
+    if sharded is not None:
+        from slufit.train.distributed import load_sharded
+
+        load_sharded(folder, *sharded)
     return True

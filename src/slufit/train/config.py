@@ -24,6 +24,7 @@ from slufit.files import read_yaml_mapping
 SCHEMES = ("text_only", "speech_only", "mix", "curriculum", "crosslingual")
 CURRICULUM_KINDS = ("two_stage", "ramp")
 PRECISIONS = ("no", "bf16", "fp16")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 MODALITIES = ("speech", "text")
 
 
@@ -135,11 +136,18 @@ class ModelConfig:
     """The model: a registry name (`tiny`, `qwen2-audio-7b-instruct`) or a hub id / local folder."""
 
     name: str = "tiny"
-    # Passed to slufit.models.registry.load_model (e.g. lora, transcript_first, dtype).
+    # The dtype the weights load in (slufit.train.precision): auto | float32 | bfloat16 | float16. auto: float32
+    # on the CPU; on a GPU bfloat16 (LoRA: the frozen base in bf16, its adapters fp32; full fine-tuning under
+    # FSDP: trainable weights upcast to fp32 master copies, which the shards make fit). docs/models.md.
+    dtype: str = "auto"
+    # Passed to slufit.models.registry.load_model (e.g. lora, transcript_first, gradient_checkpointing).
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check(bool(self.name), "model.name must not be empty")
+        _check(self.dtype in DTYPES, f"model.dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        _check(not (self.dtype != "auto" and "dtype" in self.options),
+               "give the dtype once: model.dtype or model.options.dtype, not both")
 
 
 @dataclass

@@ -40,14 +40,21 @@ def item_key(item: SLUItem) -> str:
 def generate_all(model: SLUModel, items: Sequence[SLUItem], beams: int, batch_size: int, max_new_tokens: int,
                  accelerator: Any = None) -> list[str]:
     """Generated text for every item, in order. Items are batched by length (little padding) and,
-    with several processes, split between them and gathered back."""
+    with several processes, split between them and gathered back once.
+
+    Every rank runs the same number of generate calls (a rank short of items repeats one and drops its
+    answer): a sharded model's layers gather their parameters in every forward, so all ranks must enter
+    together (slufit.train.distributed)."""
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
-    order = sorted(range(len(items)), key=lambda i: len(items[i].example.text))[rank::world]
+    ordered = sorted(range(len(items)), key=lambda i: len(items[i].example.text))
+    order = ordered[rank::world]
+    calls = -(-len(ordered[0::world]) // batch_size)  # rank 0 holds the most items
     mine: list[tuple[int, str]] = []
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
-        texts = model.generate([items[i] for i in chunk], num_beams=beams, max_new_tokens=max_new_tokens)
-        mine += zip(chunk, texts)
+    for call in range(calls):
+        chunk = order[call * batch_size:(call + 1) * batch_size]
+        texts = model.generate([items[i] for i in chunk or ordered[:1]], num_beams=beams,
+                               max_new_tokens=max_new_tokens)
+        mine += zip(chunk, texts)  # nothing from a repeated item
     if world > 1:
         from accelerate.utils import gather_object
         mine = gather_object(mine)
@@ -145,8 +152,15 @@ def run(args: argparse.Namespace) -> int:
     if beams < 1 or batch_size < 1:
         raise SlufitError("--beams and --batch-size must be >= 1")
     examples = read_examples(args.data)
-    # A saved run model keeps its own LoRA setting; the other load options still apply.
-    options = {k: v for k, v in (config.model.options if config else {}).items() if k != "lora"}
+    # A saved run model keeps its own LoRA setting; the other load options, and the dtype the run trained in
+    # (slufit.train.precision), still apply.
+    from slufit.train.precision import load_dtype, load_options
+
+    # The model loads on the CPU, as before: an explicit model.dtype is honoured, auto resolves to float32 there.
+    if config is not None:
+        options = {k: v for k, v in load_options(config, "cpu").items() if k != "lora"}
+    else:
+        options = {"dtype": load_dtype("auto", {}, "cpu")}
     model = load_model(str(model_dir), **options)
     model.module.eval()
     name = args.name or f"{args.data.stem}-{args.modality}"

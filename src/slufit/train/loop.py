@@ -5,7 +5,9 @@ the schedule: for each stage, modality-homogeneous length-bucketed batches
 (slufit.train.sampler) -> `model.collate` -> `model.loss` -> backward, with gradient
 accumulation, clipping, and one AdamW + one LR schedule for the whole run (warm-up then
 cosine within each stage, each stage at its own peak LR). It runs unchanged on one CPU or
-under `accelerate launch` (DDP, FSDP, DeepSpeed).
+under `accelerate launch` (DDP; FSDP2 through slufit.train.distributed). Under several processes
+each rank trains on its share of the same single-kind global batch, its loss weighted by its share
+of the batch's target tokens, so the gradient is the one a single process would compute.
 
 RUN_DIR is laid out as in docs/architecture.md; checkpoints/last/ is rewritten every
 `train.checkpoint_every` steps and at every stage end, and `resume=True` continues from it
@@ -33,8 +35,12 @@ from slufit.files import atomic_open, write_json
 from slufit.train.augment import FillerSwap
 from slufit.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from slufit.train.config import Config, Trainable, dump_config
+from slufit.train.distributed import (clip_gradients, close, encoder_cache_allowed, encoder_parameters,
+                                      fsdp_settings, full_root, gradient_sync, save_full_model, shard_model)
 from slufit.train.evaluate import evaluate_to_dir, headline
+from slufit.train.precision import generation_precision, load_options
 from slufit.train.sampler import StageSampler, batches_per_epoch, shard
+IGNORE = -100
 from slufit.train.schemes import Dataset, Stage, build_schedule, speech_budget, stage_plan
 
 
@@ -128,13 +134,38 @@ def _wrapped(model: Any, wrapped: torch.nn.Module):
         model.module = plain
 
 
+def _token_share(batch: dict[str, torch.Tensor], real: bool, accelerator: Any) -> torch.Tensor:
+    """processes x this rank's share of the global batch's target tokens (1 on one process): the factor that
+    makes the ranks' averaged gradient the gradient of the global batch's mean loss. A rank that only
+    repeats an item to keep step with the others (sampler.shard) weighs 0."""
+    tokens = (batch["labels"][:, 1:] != IGNORE).sum().float() * real
+    if accelerator.num_processes == 1:
+        return torch.ones((), device=tokens.device)
+    total = accelerator.reduce(tokens.clone(), "sum")
+    return tokens * accelerator.num_processes / total.clamp(min=1)
+
+
+def _log_items(stage: int, batch: int, kind: str, items: list, rank: int) -> None:
+    """SLUFIT_ITEM_LOG=DIR: each rank appends the ids it trains on (a check that every item is used once)."""
+    import json
+    import os
+
+    folder = os.environ.get("SLUFIT_ITEM_LOG")
+    if folder:
+        with open(Path(folder) / f"items-rank{rank}.jsonl", "a", encoding="utf-8") as handle:
+            ids = [i.example.id + ("@" + Path(i.audio_path).name if i.audio_path else "") for i in items]
+            handle.write(json.dumps({"stage": stage, "batch": batch, "kind": kind, "ids": ids}) + "\n")
+
+
 def _evaluate(model: Any, config: Config, data: Dataset, name: str, run_dir: Path, accelerator: Any,
-              limit: int | None = None) -> dict[str, Any]:
-    """Evaluate `data` with each modality of eval.modalities that it has items for."""
+              limit: int | None = None, wrapped: torch.nn.Module | None = None) -> dict[str, Any]:
+    """Evaluate `data` with each modality of eval.modalities that it has items for (every rank enters)."""
     examples, files = data.examples[:limit], data.files[:limit]
     results = {}
     model.module.eval()
-    with torch.no_grad():
+    sharded = wrapped is not None and wrapped is model.module and hasattr(wrapped, "unshard")
+    precision = contextlib.nullcontext() if sharded else generation_precision(accelerator)
+    with torch.no_grad(), full_root(wrapped if sharded else torch.nn.Module()), precision:
         for modality in config.eval.modalities:
             if modality == "speech" and not any(e.recordings for e in examples):
                 continue  # a text-only eval set (e.g. a target locale without audio)
@@ -147,7 +178,7 @@ def _evaluate(model: Any, config: Config, data: Dataset, name: str, run_dir: Pat
 
 
 def _final_evaluation(model: Any, config: Config, dev: Dataset | None, test: Dataset | None, state: TrainState,
-                      run_dir: Path, accelerator: Any) -> dict[str, Any]:
+                      run_dir: Path, accelerator: Any, wrapped: torch.nn.Module) -> dict[str, Any]:
     """dev-<modality> and test-<modality> metrics of the final model."""
     results = {}
     last = state.stages_done[-1] if state.stages_done else {}
@@ -159,9 +190,9 @@ def _final_evaluation(model: Any, config: Config, dev: Dataset | None, test: Dat
             if accelerator.is_main_process:
                 shutil.copytree(run_dir / "eval" / stage_eval, run_dir / "eval" / name, dirs_exist_ok=True)
     elif dev is not None:
-        results.update(_evaluate(model, config, dev, "dev", run_dir, accelerator))
+        results.update(_evaluate(model, config, dev, "dev", run_dir, accelerator, wrapped=wrapped))
     if test is not None:
-        results.update(_evaluate(model, config, test, "test", run_dir, accelerator))
+        results.update(_evaluate(model, config, test, "test", run_dir, accelerator, wrapped=wrapped))
     return results
 
 
@@ -223,11 +254,12 @@ def train(config: Config, resume: bool = False, load: Callable[..., Any] | None 
 
     # -- setup: accelerator, data, schedule, run folder, model, optimizer
     t, run_dir = config.train, Path(config.run_dir or "runs/run")
+    fsdp = fsdp_settings()  # before the Accelerator: slufit shards the model itself (slufit.train.distributed)
     accelerator = Accelerator(mixed_precision=t.mixed_precision, kwargs_handlers=[
         # Text batches leave the audio encoder and projector without gradients.
         DistributedDataParallelKwargs(find_unused_parameters=True)])
-    main, world = accelerator.is_main_process, accelerator.num_processes
-    set_seed(t.seed)
+    main, world, rank = accelerator.is_main_process, accelerator.num_processes, accelerator.process_index
+    set_seed(t.seed)  # the same on every rank until the model is built: the same initial weights everywhere
     stages, plans, budget, grad_accum = plan_schedule(config, world)
     samplers = [StageSampler(s, i, t.seed, t.batch_size * world, t.bucket_batches) for i, s in enumerate(stages)]
     augment = FillerSwap((i.example for s in stages for i in s.items if i.modality == "text"), config.data.filler_swap)
@@ -240,18 +272,30 @@ def train(config: Config, resume: bool = False, load: Callable[..., Any] | None 
 
     if load is None:
         from slufit.models.registry import load_model as load
-    model = load(config.model.name, **config.model.options)
+    options = load_options(config, accelerator.device)
+    model = load(config.model.name, **options)
     if any(s.rehearsal for s in stages) and not hasattr(model, "collate_rehearsal"):
         raise SlufitError(f"{config.model.name}: this model adapter has no speech->transcript rehearsal "
                           f"(collate_rehearsal); remove `rehearsal` from the stages")
     # Every part any stage trains needs requires_grad before accelerate wraps the model (DDP
     # registers its gradient hooks then); each stage then freezes what it does not train.
-    model.set_trainable(**asdict(_union(stages)))
+    union = _union(stages)
+    if fsdp is not None:
+        encoder_cache_allowed(model, union.audio_encoder)
+    model.set_trainable(**asdict(union))
+    if fsdp is not None:
+        # Parts no stage trains in the encoder stay outside the shards (replicated; the cache is safe there).
+        ignored = [p for p in encoder_parameters(model) if not p.requires_grad]
+        wrapped = shard_model(model.module, fsdp, ignored, t.mixed_precision, accelerator.device)
     params = [p for p in model.module.parameters() if p.requires_grad]
     # lr=1: the scheduler's factor is the learning rate itself (see lr_at).
     optimizer = torch.optim.AdamW(params, lr=1.0, weight_decay=t.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_at(step, plans))
-    wrapped, optimizer = accelerator.prepare(model.module, optimizer)
+    if fsdp is None:
+        wrapped, optimizer = accelerator.prepare(model.module, optimizer)
+    sharded = (wrapped, optimizer) if fsdp is not None else None  # what torch.distributed.checkpoint writes
+    # From here each rank draws its own dropout and augmentation (rank 0 draws what one process would).
+    set_seed(t.seed, device_specific=True)
     state = TrainState(trainable=[n for n, p in model.module.named_parameters() if p.requires_grad])
     accelerator.register_for_checkpointing(scheduler, state)  # scheduler stepped by us, once per step
     if warm_start is not None and not resume:
@@ -267,7 +311,7 @@ def train(config: Config, resume: bool = False, load: Callable[..., Any] | None 
                               f"model and seed)")
         else:
             accelerator.print(f"not reusing {warm_start}: {reason}; training stage 1 here")
-    if resume and not load_checkpoint(accelerator, run_dir):
+    if resume and not load_checkpoint(accelerator, run_dir, sharded):
         accelerator.print(f"{run_dir}: no checkpoint yet; starting from the beginning")
     if resume:
         # The optimizer's learning rate in a checkpoint is the one its run's last scheduler step set; the next
@@ -300,10 +344,12 @@ def train(config: Config, resume: bool = False, load: Callable[..., Any] | None 
             in_step = min(grad_accum, len(sampler) - step_start)
             step_end = state.batch + 1 == step_start + in_step
             items = augment(items) if kind == "text" else items
-            batch = _collate(model, kind, shard(items, accelerator.process_index, world), accelerator.device)
-            sync = contextlib.nullcontext() if step_end else accelerator.no_sync(wrapped)
-            with sync, _wrapped(model, wrapped):
-                loss = model.loss(batch)
+            mine = shard(items, rank, world)
+            _log_items(stage_index, state.batch, kind, items[rank::world], rank)
+            batch = _collate(model, kind, mine, accelerator.device)
+            share = _token_share(batch, bool(items[rank::world]), accelerator)
+            with gradient_sync(wrapped, accelerator, step_end), _wrapped(model, wrapped):
+                loss = model.loss(batch) * share
                 accelerator.backward(loss / in_step)
             losses.setdefault(kind, []).append(loss.item())
             items_seen += len(items)
@@ -311,37 +357,45 @@ def train(config: Config, resume: bool = False, load: Callable[..., Any] | None 
             bar.update(1)
             if not step_end:
                 continue
-            accelerator.clip_grad_norm_(params, t.max_grad_norm)
+            clip_gradients(wrapped, params, accelerator, t.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)  # free the gradients as soon as they are used
             state.step += 1
             speed = items_seen / max(time.time() - clock, 1e-9)
             bar.set_postfix(step=state.step, loss=f"{loss.item():.4f}", items_s=f"{speed:.1f}")
-            if writer and state.step % t.log_every == 0:
-                for name, values in losses.items():
-                    writer.add_scalar(f"loss/{name}", sum(values) / len(values), state.step)
-                writer.add_scalar("lr", scheduler.get_last_lr()[0], state.step)
-                writer.add_scalar("items_per_s", speed, state.step)
+            if state.step % t.log_every == 0:
+                # Every rank saw the same kinds: the mean over ranks is the global batch's loss.
+                names = sorted(losses)
+                means = torch.tensor([sum(losses[n]) / len(losses[n]) for n in names], device=accelerator.device)
+                means = accelerator.reduce(means, "mean") if world > 1 else means
+                for name, value in zip(names, means.tolist()):
+                    if writer:
+                        writer.add_scalar(f"loss/{name}", value, state.step)
+                if writer:
+                    writer.add_scalar("lr", scheduler.get_last_lr()[0], state.step)
+                    writer.add_scalar("items_per_s", speed, state.step)
                 losses = {}
             if t.checkpoint_every and state.step % t.checkpoint_every == 0 and state.batch < len(sampler):
                 state.train_seconds = time.time() - started
-                save_checkpoint(accelerator, run_dir, state)
+                save_checkpoint(accelerator, run_dir, state, sharded)
         bar.close()
         accelerator.print(f"stage {stage_index + 1}/{len(stages)} {stage.name} done at step {state.step}"
                           + ("; evaluating on dev" if dev else ""))
         metrics = _evaluate(model, config, dev, f"stage{stage_index + 1}-{stage.name}.dev", run_dir, accelerator,
-                            config.eval.dev_limit) if dev else {}
+                            config.eval.dev_limit, wrapped=wrapped) if dev else {}
         state.stages_done.append({"stage": stage.name, "step": state.step, "metrics": metrics})
         state.stage, state.batch = stage_index + 1, 0
         state.train_seconds = time.time() - started
-        save_checkpoint(accelerator, run_dir, state)
+        save_checkpoint(accelerator, run_dir, state, sharded)
 
     # -- evaluate: save the final model, score dev and test, write summary.json last
-    if main:
+    if sharded is not None:  # gathered into a full model, saved as one process would save it
+        save_full_model(model, wrapped, load, ((config.model.name,), options), run_dir / "model", asdict(union), main)
+    elif main:
         model.save(run_dir / "model")
     accelerator.wait_for_everyone()
-    results = _final_evaluation(model, config, dev, test, state, run_dir, accelerator)
+    results = _final_evaluation(model, config, dev, test, state, run_dir, accelerator, wrapped)
     state.train_seconds = time.time() - started
     summary = {"done": True, "train_seconds": round(state.train_seconds, 1), "steps": state.step,
                "metrics": results, "stages": state.stages_done, "warm_start": state.warm_start}
@@ -352,6 +406,5 @@ def train(config: Config, resume: bool = False, load: Callable[..., Any] | None 
         writer.close()
     if main:
         write_json(run_dir / "summary.json", summary)
-    accelerator.wait_for_everyone()
-    accelerator.end_training()
+    close(accelerator)
     return summary

@@ -340,8 +340,9 @@ def is_bridge_folder(path: Path) -> bool:
 
 
 def load_bridge(path: str | Path, lm_sizes: dict | None = None, device: str | torch.device | None = None,
-                **options: Any) -> BridgeSLU:
-    """A BridgeSLU from a pretrained bridge folder (a fresh LM on top) or a saved tiny model."""
+                dtype: torch.dtype = torch.float32, **options: Any) -> BridgeSLU:
+    """A BridgeSLU from a pretrained bridge folder (a fresh LM on top) or a saved tiny model; the LM in
+    `dtype` (the frozen CTC head stays float32)."""
     from safetensors.torch import load_file
     from transformers import Qwen2ForCausalLM
 
@@ -365,6 +366,7 @@ def load_bridge(path: str | Path, lm_sizes: dict | None = None, device: str | to
         except TypeError as err:
             raise SlufitError(f"tiny: lm_sizes: {err}") from None
         lm = build_lm(vocab, sizes)
+    lm.to(dtype)
     confusions = load_file(path / "confusions.safetensors") if (path / "confusions.safetensors").is_file() else None
     readings = Readings.load(path / READINGS_FILE) if (path / READINGS_FILE).is_file() else None
     units = info["units"]
