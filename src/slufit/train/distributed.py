@@ -209,12 +209,24 @@ def save_sharded(folder: Path, module: nn.Module, optimizer: torch.optim.Optimiz
 
 
 def load_sharded(folder: Path, module: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    """Read back what `save_sharded` wrote. Parameters a checkpoint holds no optimizer state for (frozen in
+    every stage so far, e.g. a curriculum's encoder during its text stage) are left without state, as they
+    are in a run never interrupted (torch initialises every state by a zero step before loading, which
+    would start their AdamW step count at 1)."""
     import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint import DefaultLoadPlanner, FileSystemReader
     from torch.distributed.checkpoint.state_dict import set_state_dict
 
+    path = str(Path(folder) / SHARDED)
+    saved = FileSystemReader(path).read_metadata().state_dict_metadata
     state = _dcp_state(module, optimizer)
-    dcp.load(state, checkpoint_id=str(Path(folder) / SHARDED))
+    dcp.load(state, checkpoint_id=path, planner=DefaultLoadPlanner(allow_partial_load=True))
     set_state_dict(module, optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"])
+    prefix = "optimizer.state."
+    with_state = {key[len(prefix):].rsplit(".", 1)[0] for key in saved if key.startswith(prefix)}
+    for name, param in module.named_parameters():
+        if name not in with_state:
+            optimizer.state.pop(param, None)
 
 
 def close(accelerator: Any) -> None:
