@@ -2,7 +2,8 @@
 
     slufit train --config configs/tiny/curriculum.yaml                 # train; writes runs/curriculum/
     slufit train --config configs/tiny/mix.yaml data.speech_fraction=0.1 run_dir=runs/mix10
-    slufit train --config configs/qwen2_audio/slurp_curriculum.yaml --dry-run   # print the schedule only
+    slufit train --config configs/qwen2_audio/slurp_curriculum.yaml --dry-run   # schedule + memory per GPU
+    slufit train --config ... --dry-run --accelerate-config configs/accelerate/8gpu_fsdp.yaml --gpu-memory 40
     slufit train --resume runs/curriculum                              # continue an interrupted run
     accelerate launch --config_file configs/accelerate/8gpu_ddp.yaml -m slufit.cli train --config ...
 """
@@ -20,7 +21,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="override config fields, dotted, values as YAML (train.lr=1e-5 data.train=[a.jsonl])")
     parser.add_argument("--dry-run", action="store_true",
-                        help="print the resolved config and schedule (stages, items, steps, LR) and exit; loads no weights")
+                        help="print the resolved config, the schedule (stages, items, steps, LR) and the memory per GPU "
+                             "under each launcher config, and exit; loads no weights")
+    parser.add_argument("--accelerate-config", type=Path, action="append", metavar="FILE",
+                        help="with --dry-run: the launcher config(s) to estimate memory for (default: one process and "
+                             "every file of configs/accelerate/)")
+    parser.add_argument("--gpu-memory", type=float, metavar="GB",
+                        help="with --dry-run: the card's memory in GB for the verdicts (default: the detected GPU, else 80)")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
                         help="continue the run in RUN_DIR from its last checkpoint (uses RUN_DIR/config.yaml)")
 
@@ -45,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         config = resolve_paths(load_config(args.config, args.overrides))
 
     if args.dry_run:
-        return _dry_run(config)
+        return _dry_run(config, args.accelerate_config, args.gpu_memory)
     from slufit.train.loop import train
 
     summary = train(config, resume=args.resume is not None)
@@ -53,12 +60,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dry_run(config) -> int:
+def _dry_run(config, accelerate_configs: list[Path] | None = None, gpu_memory: float | None = None) -> int:
     from slufit.train.config import dump_config
     from slufit.train.loop import format_schedule, plan_schedule
+    from slufit.train.memory import default_launchers, detected_gpu_gb, report
 
     print(dump_config(config), end="")
     print(f"# model: {_model_source(config.model.name)}")
+    print(report(config, default_launchers(accelerate_configs), gpu_memory or detected_gpu_gb() or 80.0))
     missing = [p for p in config.data.train + config.data.dev + config.data.test if not Path(p).is_file()]
     if missing:
         # Still useful on a machine without the data: show the stage structure the scheme makes.

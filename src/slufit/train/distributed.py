@@ -101,6 +101,16 @@ def wrap_classes(module: nn.Module) -> set[str]:
     return names & present
 
 
+def wrap_units(module: nn.Module) -> list[str]:
+    """Names of the outermost submodules whose class is a wrap class (a layer, not the attention inside it)."""
+    classes = wrap_classes(module)
+    chosen: list[str] = []
+    for name, sub in module.named_modules():
+        if type(sub).__name__ in classes and not any(name.startswith(c + ".") for c in chosen):
+            chosen.append(name)
+    return chosen
+
+
 def shard_model(module: nn.Module, settings: FSDPSettings, ignored: Iterable[nn.Parameter],
                 mixed_precision: str, device: torch.device) -> nn.Module:
     """`fully_shard` in place: the outermost modules of the model's own wrap classes, then the root."""
@@ -119,13 +129,9 @@ def shard_model(module: nn.Module, settings: FSDPSettings, ignored: Iterable[nn.
     kwargs = dict(mesh=mesh, mp_policy=MixedPrecisionPolicy(param_dtype=compute, reduce_dtype=torch.float32
                                                             if compute else None),
                   offload_policy=CPUOffloadPolicy() if settings.cpu_offload else OffloadPolicy())
-    classes = wrap_classes(module)
-    if not classes:
+    chosen = wrap_units(module)
+    if not chosen:
         raise SlufitError(f"{type(module).__name__}: its transformers models name no _no_split_modules to shard by")
-    chosen: list[str] = []
-    for name, sub in module.named_modules():
-        if type(sub).__name__ in classes and not any(name.startswith(c + ".") for c in chosen):
-            chosen.append(name)
     for name in reversed(chosen):  # bottom-up, as fully_shard wants
         sub = module.get_submodule(name)
         own = list(sub.parameters())
