@@ -207,6 +207,9 @@ class TrainConfig:
     bucket_batches: int = 16
     # TensorBoard scalars every this many optimizer steps.
     log_every: int = 10
+    # Speech and rehearsal batches (audio decoding, features, collation) prepared this many batches ahead in a
+    # background thread while the model trains (slufit.train.prefetch); 0: on the training thread.
+    prefetch: int = 2
 
     def __post_init__(self) -> None:
         _check(self.batch_size >= 1 and self.grad_accum >= 1, "train.batch_size and train.grad_accum must be >= 1")
@@ -216,8 +219,8 @@ class TrainConfig:
         _check(0 <= self.warmup_ratio < 1, "train.warmup_ratio must be in [0, 1)")
         _check(self.max_grad_norm > 0, "train.max_grad_norm must be > 0")
         _check(self.mixed_precision in PRECISIONS, f"train.mixed_precision must be one of {', '.join(PRECISIONS)}")
-        _check(self.checkpoint_every >= 0 and self.bucket_batches >= 1 and self.log_every >= 1,
-               "train.checkpoint_every >= 0, bucket_batches >= 1, log_every >= 1")
+        _check(self.checkpoint_every >= 0 and self.bucket_batches >= 1 and self.log_every >= 1 and self.prefetch >= 0,
+               "train.checkpoint_every >= 0, bucket_batches >= 1, log_every >= 1, prefetch >= 0")
 
 
 @dataclass

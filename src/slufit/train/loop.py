@@ -39,6 +39,7 @@ from slufit.train.distributed import (clip_gradients, close, encoder_cache_allow
                                       fsdp_settings, full_root, gradient_sync, save_full_model, shard_model)
 from slufit.train.evaluate import evaluate_to_dir, headline
 from slufit.train.precision import generation_precision, load_options
+from slufit.train.prefetch import prefetched
 from slufit.train.sampler import StageSampler, batches_per_epoch, shard
 IGNORE = -100
 from slufit.train.schemes import Dataset, Stage, build_schedule, speech_budget, stage_plan
@@ -338,7 +339,9 @@ def train(config: Config, resume: bool = False, load: Callable[..., Any] | None 
                    desc=f"stage {stage_index + 1}/{len(stages)} {stage.name}")
         losses: dict[str, list[float]] = {}
         items_seen, clock = 0, time.time()
-        for kind, items in sampler.iterate(state.batch):
+        # Speech batches are collated ahead in a background thread (text batches here: they draw random numbers).
+        prepare = lambda kind, items: _collate(model, kind, shard(items, rank, world), torch.device("cpu"))  # noqa: E731
+        for kind, items, ready in prefetched(sampler.iterate(state.batch), prepare, t.prefetch):
             # The micro-batches of this optimizer step (the last step of a stage may be short).
             step_start = state.batch - state.batch % grad_accum
             in_step = min(grad_accum, len(sampler) - step_start)
@@ -346,7 +349,8 @@ def train(config: Config, resume: bool = False, load: Callable[..., Any] | None 
             items = augment(items) if kind == "text" else items
             mine = shard(items, rank, world)
             _log_items(stage_index, state.batch, kind, items[rank::world], rank)
-            batch = _collate(model, kind, mine, accelerator.device)
+            batch = ready.result() if ready is not None else _collate(model, kind, mine, torch.device("cpu"))
+            batch = {k: v.to(accelerator.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
             share = _token_share(batch, bool(items[rank::world]), accelerator)
             with gradient_sync(wrapped, accelerator, step_end), _wrapped(model, wrapped):
                 loss = model.loss(batch) * share
