@@ -3,7 +3,7 @@
     slufit grid --config configs/grids/demo-mono.yaml      # run (or resume) every run, then report
     slufit grid plan --config configs/grids/slurp.yaml     # every run: state, and the command that trains it
     slufit grid --config G.yaml --shard 2/4                # one of 4 workers (any machines, one grid folder)
-    slufit grid --config G.yaml --index $SLURM_ARRAY_TASK_ID --accelerate-config configs/accelerate/8gpu_ddp.yaml
+    slufit grid --config G.yaml --index $SLURM_ARRAY_TASK_ID --accelerate-config configs/accelerate/8gpu_fsdp.yaml
     slufit grid report runs/demo/mono                      # gather run folders into report.md
 """
 
@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "plan: print that command")
     parser.add_argument("--accelerate-config", type=Path, metavar="FILE",
                         help="accelerate config of --launcher accelerate (implies it; default "
-                             "configs/accelerate/8gpu_ddp.yaml)")
+                             "configs/accelerate/8gpu_fsdp.yaml)")
     parser.add_argument("--lock-timeout", type=float, metavar="SECONDS",
                         help="a run whose lock's heartbeat is older than this is taken over (default 600)")
 

@@ -5,7 +5,7 @@ Each run's resolved train config is written into its run folder as `config.yaml`
 
     slufit train --config runs/slurp/mix-p02-s0-en-US/config.yaml      # a run not started
     slufit train --resume runs/slurp/mix-p02-s0-en-US                  # a run with a checkpoint
-    accelerate launch --config_file configs/accelerate/8gpu_ddp.yaml -m slufit.cli train --config ...
+    accelerate launch --config_file configs/accelerate/8gpu_fsdp.yaml -m slufit.cli train --config ...
 
 The index of each run is its position in the grid (`GridSpec.runs()`), the `--index K` of
 `slufit grid` and the `$SLURM_ARRAY_TASK_ID` of configs/slurm/grid_array.sbatch.
@@ -24,7 +24,7 @@ from slufit.grid.spec import RUN_FILE, GridSpec, RunSpec
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs"  # the source checkout's configs/
 # `--launcher accelerate` without `--accelerate-config`: one node, 8 GPUs, DDP.
-DEFAULT_ACCELERATE_CONFIG = CONFIGS / "accelerate" / "8gpu_ddp.yaml"
+DEFAULT_ACCELERATE_CONFIG = CONFIGS / "accelerate" / "8gpu_fsdp.yaml"
 SBATCH = CONFIGS / "slurm" / "grid_array.sbatch"
 
 
