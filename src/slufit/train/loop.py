@@ -155,7 +155,8 @@ def _log_items(stage: int, batch: int, kind: str, items: list, rank: int) -> Non
     if folder:
         with open(Path(folder) / f"items-rank{rank}.jsonl", "a", encoding="utf-8") as handle:
             ids = [i.example.id + ("@" + Path(i.audio_path).name if i.audio_path else "") for i in items]
-            handle.write(json.dumps({"stage": stage, "batch": batch, "kind": kind, "ids": ids}) + "\n")
+            handle.write(json.dumps({"stage": stage, "batch": batch, "kind": kind, "ids": ids,
+                                     "seed": torch.initial_seed()}) + "\n")
 
 
 def _evaluate(model: Any, config: Config, data: Dataset, name: str, run_dir: Path, accelerator: Any,
@@ -295,8 +296,9 @@ def train(config: Config, resume: bool = False, load: Callable[..., Any] | None 
     if fsdp is None:
         wrapped, optimizer = accelerator.prepare(model.module, optimizer)
     sharded = (wrapped, optimizer) if fsdp is not None else None  # what torch.distributed.checkpoint writes
-    # From here each rank draws its own dropout and augmentation (rank 0 draws what one process would).
-    set_seed(t.seed, device_specific=True)
+    # From here each rank draws its own dropout and augmentation; rank 0 goes on drawing what one process would.
+    if rank > 0:
+        set_seed(t.seed + rank)
     state = TrainState(trainable=[n for n, p in model.module.named_parameters() if p.requires_grad])
     accelerator.register_for_checkpointing(scheduler, state)  # scheduler stepped by us, once per step
     if warm_start is not None and not resume:
