@@ -1,6 +1,7 @@
 """Two processes on the CPU (gloo), through `accelerate launch` of the real `slufit train`, with each shipped
 launcher config (configs/accelerate/): DDP on a tiny random-weight Qwen2-Audio and on the tiny CTC bridge,
-FSDP2 on the Qwen2-Audio, always a mixed-modality curriculum (a text stage, then text + speech batches).
+FSDP2 on the Qwen2-Audio (full fine-tuning, and LoRA with gradient accumulation), always a mixed-modality
+curriculum (a text stage, then text + speech batches).
 
 How two CPU processes are launched: accelerate 1.16's `--cpu` flag starts ONE process whatever
 `--num_processes` says (measured), and its own FSDP refuses the CPU; so the shipped configs are launched with
@@ -66,6 +67,22 @@ def dist(tmp_path_factory):
         train(reference)
         configs[family] = (cfg, Path(reference.run_dir))
     return {"root": root, "corpus": corpus, "configs": configs}
+
+
+def _transformers_folder(folder: Path) -> Path:
+    """The tiny Qwen2-Audio as a plain transformers folder (what a hub download gives), for LoRA runs."""
+    from slufit.models.testing_configs import tiny_qwen2_audio, tiny_tokenizer
+    from slufit.target import format_target, instruction
+    from test_train_support import make_examples
+
+    examples = make_examples("tok", 16, set(), folder / "unused")
+    texts = [e.text for e in examples] + [format_target(e) for e in examples] + [instruction()]
+    model, processor = tiny_qwen2_audio(tiny_tokenizer(texts, vocab_size=400), hidden=32, layers=1, audio_d_model=32,
+                                        audio_layers=1, window_s=5)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    processor.tokenizer.save_pretrained(folder)
+    return folder
 
 
 def _free_port() -> int:
@@ -206,6 +223,21 @@ def test_distributed_fsdp2_sigkill_resume_save_and_eval(dist, tmp_path):
     assert cli_main(["eval", "--run", str(run), "--data", str(dist["corpus"]["dev"]), "--modality", "text",
                      "--name", "again"]) == 0
     assert [p["generated"] for p in _predictions(run, "again")] == [p["generated"] for p in _predictions(run, "test-text")]
+
+
+def test_distributed_fsdp2_lora_with_accumulation_equals_one_process(dist, tmp_path):
+    """LoRA (adapters fp32 over a frozen base, sharded with it) and gradient accumulation under FSDP2: the same
+    weights as one process (LoRA dropout 0: with dropout each rank draws its own masks, by design)."""
+    cfg = dist["configs"]["lalm"][0]
+    lora = ["model.name=" + str(_transformers_folder(tmp_path / "hf")), "model.options.lora={r: 4, dropout: 0.0}",
+            "train.global_batch=8"]
+    reference = resolve_paths(load_config(cfg, [*lora, "train.batch_size=4", f"run_dir={tmp_path / 'one'}"]))
+    train(reference)
+    run = tmp_path / "run"
+    out = _finish(_launch("8gpu_fsdp.yaml", "--config", str(cfg), *lora, f"run_dir={run}"))
+    assert "micro-batch 2, grad accumulation 2" in out
+    assert (run / "model" / "adapter" / "adapter_model.safetensors").is_file()  # saved as LoRA, not a full model
+    _assert_same_run(run, Path(reference.run_dir))
 
 
 def test_distributed_every_launcher_config_is_tested():
