@@ -3,12 +3,14 @@
     python benchmarks/prefetch.py                  # 48 FLAC recordings of 4 s, batch 8, 3 epochs each way
     python benchmarks/prefetch.py --threads 1 --epochs 2
 
-A tiny random-weight Qwen2-Audio (encoder 64 wide x 1 layer, 128 mel bins, 5 s window; Qwen2 LM 64 wide x 1
-layer: a step about as costly as preparing its batch, as on a GPU) trains speech-only with its encoder trainable, so every speech batch needs
-its recordings decoded and its log-mel features computed (no encoder cache): the CPU work prefetching moves
-off the training thread. Both runs train the same batches from the same seed; the script checks that they
-end with identical weights, then prints seconds per optimizer step (the loop's own training time, summary.json's
-train_seconds: no model loading) for `train.prefetch` 0 and 2 and their ratio. torch computes with `--threads` threads, leaving the other cores to the prefetch thread.
+A tiny random-weight Qwen2-Audio (encoder 64 wide x 1 layer, 128 mel bins, 5 s window; Qwen2 LM 64 wide x
+1 layer: a step about as costly as preparing its batch, as on a GPU) trains speech-only with its encoder
+trainable, so every speech batch needs its recordings decoded and its log-mel features computed (no
+encoder cache): the CPU work prefetching moves off the training thread. Both runs train the same batches
+from the same seed; the script checks that they end with identical weights, then prints seconds per
+optimizer step (the loop's own training time, summary.json's train_seconds: no model loading) for
+`train.prefetch` 0 and 2 and their ratio. torch computes with `--threads` threads, leaving the other cores
+to the prefetch thread.
 """
 
 from __future__ import annotations

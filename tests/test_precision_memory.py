@@ -76,8 +76,8 @@ def test_dry_run_prints_memory_and_verdicts_per_launcher(capsys):
     peak = float(lines["8gpu_fsdp.yaml"].split()[-2])
     assert 20 < peak < 72
     # One launcher file and another card.
-    assert cli_main(["train", "--config", STUDY, "--dry-run", "--accelerate-config", "configs/accelerate/8gpu_fsdp.yaml",
-                     "--gpu-memory", "40"]) == 0
+    assert cli_main(["train", "--config", STUDY, "--dry-run", "--accelerate-config",
+                     "configs/accelerate/8gpu_fsdp.yaml", "--gpu-memory", "40"]) == 0
     out = capsys.readouterr().out
     assert "8gpu_ddp" not in out and "verdicts against 40 GB" in out
     assert [line for line in out.splitlines() if line.startswith("  8gpu_fsdp")][0].endswith("DOES NOT FIT 40 GB")

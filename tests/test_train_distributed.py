@@ -222,7 +222,8 @@ def test_distributed_fsdp2_sigkill_resume_save_and_eval(dist, tmp_path):
     assert (run / "model" / "model" / "model.safetensors").is_file()
     assert cli_main(["eval", "--run", str(run), "--data", str(dist["corpus"]["dev"]), "--modality", "text",
                      "--name", "again"]) == 0
-    assert [p["generated"] for p in _predictions(run, "again")] == [p["generated"] for p in _predictions(run, "test-text")]
+    again, first = _predictions(run, "again"), _predictions(run, "test-text")
+    assert [p["generated"] for p in again] == [p["generated"] for p in first]
 
 
 def test_distributed_fsdp2_lora_with_accumulation_equals_one_process(dist, tmp_path):

@@ -3,7 +3,8 @@
 accelerate's `save_state` writes the model (safetensors), the optimizer, the scheduler and
 every process's RNG states (python, numpy, torch, cuda), and works under DDP; under FSDP2 the model
 and optimizer shards are written by torch.distributed.checkpoint into last/sharded/ (each rank its own,
-slufit.train.distributed) and accelerate keeps the rest; `TrainState` (registered for checkpointing) adds where the run stands: stage,
+slufit.train.distributed) and accelerate keeps the rest; `TrainState` (registered for checkpointing)
+adds where the run stands: stage,
 batch index within the stage (the sampler's whole state, see slufit.train.sampler),
 optimizer step, stage-end metrics and training time so far.
 

@@ -21,13 +21,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="override config fields, dotted, values as YAML (train.lr=1e-5 data.train=[a.jsonl])")
     parser.add_argument("--dry-run", action="store_true",
-                        help="print the resolved config, the schedule (stages, items, steps, LR) and the memory per GPU "
-                             "under each launcher config, and exit; loads no weights")
+                        help="print the resolved config, the schedule (stages, items, steps, LR) and the memory "
+                             "per GPU under each launcher config, and exit; loads no weights")
     parser.add_argument("--accelerate-config", type=Path, action="append", metavar="FILE",
                         help="with --dry-run: the launcher config(s) to estimate memory for (default: one process and "
                              "every file of configs/accelerate/)")
     parser.add_argument("--gpu-memory", type=float, metavar="GB",
-                        help="with --dry-run: the card's memory in GB for the verdicts (default: the detected GPU, else 80)")
+                        help="with --dry-run: the card's memory in GB for the verdicts (default: the detected GPU, "
+                             "else 80)")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
                         help="continue the run in RUN_DIR from its last checkpoint (uses RUN_DIR/config.yaml)")
 

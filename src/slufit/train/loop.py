@@ -342,7 +342,8 @@ def train(config: Config, resume: bool = False, load: Callable[..., Any] | None 
         losses: dict[str, list[float]] = {}
         items_seen, clock = 0, time.time()
         # Speech batches are collated ahead in a background thread (text batches here: they draw random numbers).
-        prepare = lambda kind, items: _collate(model, kind, shard(items, rank, world), torch.device("cpu"))  # noqa: E731
+        def prepare(kind: str, items: list) -> dict:
+            return _collate(model, kind, shard(items, rank, world), torch.device("cpu"))
         for kind, items, ready in prefetched(sampler.iterate(state.batch), prepare, t.prefetch):
             # The micro-batches of this optimizer step (the last step of a stage may be short).
             step_start = state.batch - state.batch % grad_accum

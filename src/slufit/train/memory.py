@@ -121,7 +121,8 @@ def _measure(model: torch.nn.Module, family: Any, config: Any) -> ModelSize:
     return ModelSize(parts=parts, lora_per_rank=lora, largest_unit=max(units, default=0),
                      root=sum(parts.values()) - sum(units), hidden=text.hidden_size, layers=text.num_hidden_layers,
                      vocab=text.vocab_size, kv_width=getattr(text, "num_key_value_heads", heads) * head_dim,
-                     audio_tokens=frames // 2, encoder_hidden=getattr(audio, "d_model", getattr(audio, "hidden_size", 0)),
+                     audio_tokens=frames // 2,
+                     encoder_hidden=getattr(audio, "d_model", getattr(audio, "hidden_size", 0)),
                      encoder_layers=getattr(audio, "encoder_layers", getattr(audio, "num_hidden_layers", 0)),
                      encoder_frames=frames)
 
