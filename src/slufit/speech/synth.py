@@ -10,7 +10,9 @@ parameters and the espeak-ng version; output files are hard links to it (or
 noisy copies). A second run therefore synthesizes nothing.
 
 espeak-ng is not thread-safe in-process, so work is spread over processes,
-each with its own engine.
+each with its own engine. Audio is reproducible: a file's content depends only on
+its text, speaker and the engine's version, not on the process or the order
+(see slufit.speech.espeak).
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ def _engine_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return f"espeakng-loader {version('espeakng-loader')}"
+        # "fresh engine": audio made since espeak-ng runs one fresh engine per utterance (reproducible).
+        return f"espeakng-loader {version('espeakng-loader')}, fresh engine"
     except PackageNotFoundError:
         raise SlufitError("speech synthesis needs espeak-ng: pip install 'slufit[tts]' (espeakng-loader)") from None
 
@@ -93,7 +96,9 @@ def _run_task(task: Task) -> tuple[float, bool]:
         audio = None
         frames = sf.info(str(cache_file)).frames
     else:
-        audio = engine().synthesize(text, speaker.voice, speaker.rate, speaker.pitch, speaker.pitch_range)
+        # The seed, like the file's name, comes from the text and the speaker: reproducible anywhere.
+        seed = int(cache_file.stem[:8], 16)
+        audio = engine().synthesize(text, speaker.voice, speaker.rate, speaker.pitch, speaker.pitch_range, seed)
         if audio.size == 0 or not np.any(np.abs(audio) > 1e-4):
             raise SlufitError(f"espeak-ng produced no sound for {text!r}")
         _write_flac(cache_file, audio)
