@@ -30,8 +30,7 @@ LOCALES = ("en-US", "fr-FR")
 SOURCE_LOCALE = "fr-FR"  # the cross-lingual grid's source language (configs/grids/demo-crosslingual.yaml)
 # Locales whose unlabelled speech trains the bridge's CTC head (Whisper tiny.en ears are English-only).
 BRIDGE_LOCALES = ("en-US",)
-GRIDS_DIR = Path(__file__).resolve().parents[2] / "configs" / "grids"
-GRIDS = ("demo-mono", "demo-crosslingual")
+GRIDS = ("demo-mono", "demo-crosslingual")  # packaged grid configs: slufit/configs/grids/NAME.yaml
 
 
 @dataclass(frozen=True)
@@ -254,9 +253,11 @@ def demo_grid(name: str, out: Path, data: Path, model: Path, sizes: DemoSizes, s
     from slufit.errors import SlufitError
     from slufit.grid.spec import load_grid
 
-    path = GRIDS_DIR / f"{name}.yaml"
+    from slufit.resources import configs_root
+
+    path = configs_root() / "grids" / f"{name}.yaml"
     if not path.is_file():
-        raise SlufitError(f"{path}: the demo's grid config is missing (slufit demo runs from a source checkout)")
+        raise SlufitError(f"{path}: the demo's grid config is missing from the installed package (reinstall slufit)")
     grid = load_grid(path, out=out / name.removeprefix("demo-"))
     grid.data = {k: str(data.resolve() / "{locale}" / f"{k}.jsonl") for k in ("train", "test")}
     grid.seeds = list(seeds)

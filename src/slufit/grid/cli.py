@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from slufit.resources import resolve_config
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", nargs="?", choices=["run", "plan", "report"], default="run",
@@ -63,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if timeout < 0:
         raise SlufitError("--lock-timeout must be >= 0 seconds")
     shard = parse_shard(args.shard) if args.shard else None
+    args.config = resolve_config(args.config)
     grid = load_grid(args.config, out=args.out)
     if args.action == "plan":
         if shard or args.index is not None or args.dry_run:

@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from slufit.errors import SlufitError
+from slufit.resources import resolve_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.config is None:
         raise SlufitError("give --config FILE (or --resume RUN_DIR)")
     else:
-        config = resolve_paths(load_config(args.config, args.overrides))
+        config = resolve_paths(load_config(resolve_config(args.config), args.overrides))
 
     if args.dry_run:
         return _dry_run(config)

@@ -40,8 +40,9 @@ from slufit.errors import SlufitError
 from slufit.files import atomic_open, read_json, read_yaml_mapping, write_json
 from slufit.models.bridge import ctc, readings
 from slufit.models.bridge.units import ALPHABETS, alphabet, normalize
+from slufit.resources import configs_root, resolve_config
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[4] / "configs" / "tiny" / "pretrain.yaml"
+DEFAULT_CONFIG = configs_root() / "tiny" / "pretrain.yaml"  # packaged (slufit.resources)
 WORDFREQ_LANG = {"en-US": "en", "fr-FR": "fr", "de-DE": "de", "es-ES": "es"}
 
 
@@ -503,7 +504,7 @@ def run(args: argparse.Namespace) -> int:
         from slufit.models.tiny_qwen2_audio import pretrain as legacy
 
         return legacy.run(args)
-    path = args.config or (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
+    path = resolve_config(args.config) if args.config else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
     out = pretrain(load_config(path, args.overrides))
     print(out)
     return 0
