@@ -116,6 +116,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="a much smaller version (tests, CI): minutes, not tens")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="SEED",
                         help="seeds of every grid run (default 0); more seeds average out training noise")
+    parser.add_argument("--key-seeds", type=int, default=1, metavar="N",
+                        help="seeds 0..N-1 for the cells the regime verdict rests on (text-only, direct mixing at "
+                             "2, 5 and 100 %%), while the other cells keep --seeds (default 1: no extra runs)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
 
 
@@ -248,7 +251,12 @@ def pretrain_stage(stages: Stages, corpus: Path, sizes: DemoSizes, threads: int)
     return target
 
 
-def demo_grid(name: str, out: Path, data: Path, model: Path, sizes: DemoSizes, seeds: list[int]):
+# The cells the regime verdict rests on (slufit.grid.regime): they get --key-seeds seeds.
+KEY_CELLS = {"text_only": (0.0,), "mix": (2.0, 5.0, 100.0)}
+
+
+def demo_grid(name: str, out: Path, data: Path, model: Path, sizes: DemoSizes, seeds: list[int],
+              key_seeds: int = 1):
     """configs/grids/NAME.yaml with the demo's folders and sizes (a slufit.grid.spec.GridSpec)."""
     from slufit.errors import SlufitError
     from slufit.grid.spec import load_grid
@@ -263,6 +271,10 @@ def demo_grid(name: str, out: Path, data: Path, model: Path, sizes: DemoSizes, s
     grid.seeds = list(seeds)
     if sizes.fractions is not None and not grid.crosslingual:
         grid.fractions = [float(f) for f in sizes.fractions]
+    if not grid.crosslingual and key_seeds > 1:
+        grid.extra_seeds = [s for s in range(key_seeds) if s not in seeds]
+        grid.extra_cells = {scheme: [f for f in fractions if f == 0.0 or f in grid.fractions]
+                            for scheme, fractions in KEY_CELLS.items() if scheme in grid.schemes}
     if grid.crosslingual:
         grid.target_speech = sorted({0, sizes.target_speech})
         grid.fractions = [float(sizes.source_fraction)]
@@ -287,10 +299,11 @@ def demo_grid(name: str, out: Path, data: Path, model: Path, sizes: DemoSizes, s
     return grid
 
 
-def grid_stage(stages: Stages, name: str, data: Path, model: Path, sizes: DemoSizes, seeds: list[int]) -> Path:
+def grid_stage(stages: Stages, name: str, data: Path, model: Path, sizes: DemoSizes, seeds: list[int],
+               key_seeds: int = 1) -> Path:
     from slufit.grid.runner import run_grid
 
-    grid = demo_grid(name, stages.out, data, model, sizes, seeds)
+    grid = demo_grid(name, stages.out, data, model, sizes, seeds, key_seeds)
     start = stages.header(f"4{'ab'[GRIDS.index(name)]}", f"grid {name}",
                           f"{len(grid.runs())} runs into {grid.out}")
     run_grid(grid, log=lambda line: stages.console.print(f"  {line}", markup=False, highlight=False))
@@ -365,6 +378,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.seeds or any(s < 0 for s in args.seeds):
         raise SlufitError("--seeds takes one or more non-negative integers")
+    if args.key_seeds < 1:
+        raise SlufitError("--key-seeds takes a count >= 1")
     threads = args.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     sizes = QUICK if args.quick else FULL
@@ -379,7 +394,7 @@ def run(args: argparse.Namespace) -> int:
     model = pretrain_stage(stages, corpus, sizes, threads)
     grid_dirs = {}
     for name in GRIDS:
-        grid_dirs[name] = grid_stage(stages, name, data, model, sizes, args.seeds)
+        grid_dirs[name] = grid_stage(stages, name, data, model, sizes, args.seeds, args.key_seeds)
     start = stages.header("5", "report", f"{out / 'report.md'} and plots")
     report = combined_report(out, {"Monolingual (en-US)": grid_dirs[GRIDS[0]],
                                    "Cross-lingual (fr-FR speech -> en-US)": grid_dirs[GRIDS[1]]},
