@@ -375,6 +375,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from slufit.errors import SlufitError
+    from slufit.files import write_json
 
     if not args.seeds or any(s < 0 for s in args.seeds):
         raise SlufitError("--seeds takes one or more non-negative integers")
@@ -401,5 +402,10 @@ def run(args: argparse.Namespace) -> int:
                              sizes, args.seeds, stages.times)
     print_table(stages.console, grid_dirs[GRIDS[0]])
     stages.done("report", start)
-    stages.console.print(f"[bold]demo finished[/bold] in {time.monotonic() - started:.0f} s; report: {report}")
+    total = time.monotonic() - started
+    # This call's stage times, for benchmarks/demo_stages.py (cached stages take ~0 s).
+    write_json(out / "stage_times.json", {"total": round(total, 1), "quick": args.quick, "seeds": args.seeds,
+                                          "key_seeds": args.key_seeds, "threads": threads,
+                                          "stages": {k: round(v, 1) for k, v in stages.times.items()}})
+    stages.console.print(f"[bold]demo finished[/bold] in {total:.0f} s; report: {report}")
     return 0
