@@ -243,3 +243,29 @@ def test_two_fresh_builds_of_corpus_and_speech_are_byte_identical(tmp_path):
     one, two = build(tmp_path / "one"), build(tmp_path / "two")
     assert any(name.endswith(".flac") for name in one)
     assert one == two
+
+
+# ---- the held-out engine (Flite, from the operating system: apt-get install flite)
+
+needs_flite = pytest.mark.skipif(__import__("shutil").which("flite") is None, reason="flite not installed")
+
+
+def test_flite_pool_is_english_only_and_disjoint_from_espeak_voices():
+    pool = speakers("en-US", "flite")
+    assert len(pool) == 8 and all(s.voice.startswith("flite:") for s in pool)
+    assert not {s.voice for s in pool} & {s.voice for split in ("train", "test", "unlabelled")
+                                           for s in speakers("en-US", split)}
+    with pytest.raises(SlufitError, match="English only"):
+        speakers("fr-FR", "flite")
+
+
+@needs_flite
+def test_flite_voices_a_test_set_reproducibly(tmp_path):
+    examples = [e for e in _examples() if e.locale == "en-US"]
+    a = synthesize_examples(examples, tmp_path / "a", speakers="flite", workers=2, progress=False)
+    b = synthesize_examples(examples, tmp_path / "b", speakers="flite", workers=1, progress=False)
+    for x, y in zip(a, b):
+        assert x.recordings[0].speaker.startswith("flite-en-US-")
+        audio, rate = sf.read(str(tmp_path / "a" / x.recordings[0].path))
+        assert rate == 16000 and 0.3 < len(audio) / rate < 5 and np.abs(audio).max() > 0.01
+        assert (tmp_path / "a" / x.recordings[0].path).read_bytes() == (tmp_path / "b" / y.recordings[0].path).read_bytes()

@@ -35,6 +35,7 @@ from tqdm import tqdm
 from slufit.data.example import Example, Recording
 from slufit.errors import SlufitError
 from slufit.files import atomic_open
+from slufit.speech import flite
 from slufit.speech.espeak import SAMPLE_RATE, engine
 from slufit.speech.speakers import Speaker, speaker_for
 from slufit.speech.speakers import speakers as speaker_pool
@@ -96,9 +97,12 @@ def _run_task(task: Task) -> tuple[float, bool]:
         audio = None
         frames = sf.info(str(cache_file)).frames
     else:
-        # The seed, like the file's name, comes from the text and the speaker: reproducible anywhere.
-        seed = int(cache_file.stem[:8], 16)
-        audio = engine().synthesize(text, speaker.voice, speaker.rate, speaker.pitch, speaker.pitch_range, seed)
+        if speaker.voice.startswith(flite.PREFIX):  # the held-out engine
+            audio = flite.synthesize(text, speaker.voice, speaker.rate)
+        else:
+            # The seed, like the file's name, comes from the text and the speaker: reproducible anywhere.
+            seed = int(cache_file.stem[:8], 16)
+            audio = engine().synthesize(text, speaker.voice, speaker.rate, speaker.pitch, speaker.pitch_range, seed)
         if audio.size == 0 or not np.any(np.abs(audio) > 1e-4):
             raise SlufitError(f"espeak-ng produced no sound for {text!r}")
         _write_flac(cache_file, audio)
@@ -148,6 +152,8 @@ def synthesize_examples(examples: Sequence[Example], out_dir: str | os.PathLike,
     _check_writable(out_dir / "audio")
     _check_writable(cache)
     version = _engine_version()
+    if any(s.voice.startswith(flite.PREFIX) for pool in pools.values() for s in pool):
+        version = flite.version()
     tasks: list[Task] = []
     relative: list[tuple[str, str]] = []
     for i in chosen:
