@@ -1,21 +1,25 @@
-"""The LALM adapter: Qwen2-Audio (and, through the same code, Qwen2.5-Omni's thinker) as an SLUModel.
+"""The shared transformers adapter: any LALM family (`Family`) as an SLUModel.
 
-One prompt for both modalities, so that what is learnt from text carries over to speech:
+One prompt for both modalities, so that what is learnt from text carries over to speech; for
+Qwen2-Audio, rendered by its chat template:
 
     <|im_start|>system\\nYou are a helpful assistant.<|im_end|>
     <|im_start|>user\\nAudio 1: <|audio_bos|><|AUDIO|><|audio_eos|>\\n<instruction><|im_end|>      (speech item)
     <|im_start|>user\\nTranscript: <text>\\n<instruction><|im_end|>                                  (text item)
     <|im_start|>assistant\\n<target><|im_end|>
 
-rendered by the model's own chat template; the instruction and target come from
-slufit.target. Labels are -100 everywhere but the target and its closing
-<|im_end|>. Text batches never touch the audio encoder.
+Each family renders the same two messages through its own checkpoint's chat template; the instruction
+and target come from slufit.target. Labels are -100 everywhere but the target and its closing end token.
+Text batches never touch the audio encoder.
 
 A model family (`Family`) says where the audio encoder, projector and language model
 live in the transformers class, how audio becomes features and prompt tokens, and how
 encoder outputs become the language model's input. Training forward passes go through
 `LALMModule.forward` (so DDP/FSDP wrappers see them); generation uses the transformers
 class's own `generate` with its own audio path, which the cached path is tested against.
+
+The families (one module each beside this one) import this module; this module imports none of them:
+`slufit.models.lalm.families` holds the literal dict of families and picks one for a model.
 """
 
 from __future__ import annotations
@@ -35,13 +39,15 @@ from torch.nn import functional as F
 from slufit.errors import SlufitError
 from slufit.files import write_json
 from slufit.models.base import SLUItem
-from slufit.models.encoder_cache import EncoderCache, encoder_identity, recording_key
-from slufit.models.tokenizer import IM_END, ENDOFTEXT
-from slufit.target import format_target, instruction, transcript_prefix
+from slufit.models.ears.encoder_cache import EncoderCache, encoder_identity, recording_key
+from slufit.target import TRANSCRIBE, format_target, instruction, transcript_prefix
 
 SAMPLE_RATE = 16000
 IGNORE = -100
 MODEL_INFO = "slufit_model.json"
+# ChatML's end of a turn and end of text (Qwen-style LMs): the default end token, and a stop token wherever the
+# vocabulary has it.
+IM_END, ENDOFTEXT = "<|im_end|>", "<|endoftext|>"
 # LoRA on the language model's attention and MLP projections only: the audio encoder
 # uses the same projection names, and a plain list would put adapters there too.
 DEFAULT_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -104,31 +110,6 @@ class Family:
         return prompt.replace(self.audio_token, self.audio_token * n, 1)
 
 
-# ---------------------------------------------------------------- Qwen2-Audio
-
-
-def _qwen2_audio_featurize(adapter: "LALMAdapter", prompts: list[str], waves: list[np.ndarray]) -> dict:
-    # The processor's audio argument is `audio=`: a wrong name (audios=, raw_speech=) is silently ignored.
-    return dict(adapter.processor(text=prompts, audio=waves, sampling_rate=SAMPLE_RATE, padding=True,
-                                  return_tensors="pt"))
-
-
-def _qwen2_audio_encode(model: nn.Module, features: torch.Tensor, feature_mask: torch.Tensor) -> list[torch.Tensor]:
-    """Qwen2AudioModel.forward's audio path, up to (not including) the projector."""
-    from transformers.masking_utils import create_bidirectional_mask
-
-    tower = model.model.audio_tower
-    features = features.to(tower.device, tower.conv1.weight.dtype)
-    feature_mask = feature_mask.to(tower.device)
-    feat_lengths, out_lengths = tower._get_feat_extract_output_lengths(feature_mask.sum(-1))
-    max_len = (features.shape[-1] - 2) // 2 + 1
-    mask_2d = (torch.arange(max_len, device=tower.device)[None, :] < feat_lengths[:, None]).long()
-    dummy = torch.zeros((features.shape[0], max_len, 1), dtype=features.dtype, device=tower.device)
-    mask = create_bidirectional_mask(config=tower.config, inputs_embeds=dummy, attention_mask=mask_2d)
-    hidden = tower(features, attention_mask=mask).last_hidden_state
-    return [hidden[i, :n] for i, n in enumerate(out_lengths.tolist())]
-
-
 def _audio_token_id(config) -> int:
     """The audio placeholder's id: `audio_token_id` in most configs, `audio_token_index` in some."""
     for holder in (config, getattr(config, "audio_config", None)):  # Phi-4-multimodal: in its audio_config
@@ -136,46 +117,6 @@ def _audio_token_id(config) -> int:
             if getattr(holder, key, None) is not None:
                 return getattr(holder, key)
     raise SlufitError(f"{type(config).__name__} names no audio token id")
-
-
-def _qwen2_audio_body(model: nn.Module, batch: dict, inputs_embeds: torch.Tensor | None) -> torch.Tensor:
-    if inputs_embeds is not None:
-        out = model.model(inputs_embeds=inputs_embeds, attention_mask=batch["attention_mask"], use_cache=False)
-    else:
-        out = model.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                          input_features=batch.get("input_features"),
-                          feature_attention_mask=batch.get("feature_attention_mask"), use_cache=False)
-    return out.last_hidden_state
-
-
-QWEN2_AUDIO = Family(
-    name="qwen2-audio",
-    model_class="Qwen2AudioForConditionalGeneration",
-    parts=(("model.audio_tower.", "audio_encoder"), ("model.multi_modal_projector.", "projector"),
-           ("model.language_model.", "language_model"), ("lm_head.", "language_model")),
-    featurize=_qwen2_audio_featurize,
-    encode=_qwen2_audio_encode,
-    project=lambda model, enc: model.model.multi_modal_projector(enc),
-    body=_qwen2_audio_body,
-)
-
-FAMILIES: dict[str, Family] = {"qwen2-audio": QWEN2_AUDIO}  # qwen_omni adds itself on import
-
-
-def register_families() -> None:
-    """Import the family modules beyond Qwen2-Audio; each adds itself to FAMILIES on import (lazily, so that
-    imports run one way: the families import this module, never the reverse at import time)."""
-    from slufit.models import families, qwen_omni  # noqa: F401
-
-
-def family_for(model: nn.Module) -> Family:
-    register_families()
-
-    name = type(model).__name__
-    for family in FAMILIES.values():
-        if family.model_class == name:
-            return family
-    raise SlufitError(f"no slufit adapter for {name}; supported: {', '.join(f.model_class for f in FAMILIES.values())}")
 
 
 # ---------------------------------------------------------------- audio
@@ -261,10 +202,12 @@ class LALMModule(nn.Module):
 @dataclass
 class LALMAdapter:
     """An SLUModel over a transformers LALM. Build it with `slufit.models.registry.load_model`,
-    or directly from a model and its processor pieces."""
+    or directly from a model, its family and its processor pieces
+    (`LALMAdapter(model, tokenizer, family=slufit.models.lalm.families.family_for(model), ...)`)."""
 
     model: nn.Module  # the transformers model (not peft-wrapped)
     tokenizer: Any
+    family: Family | None = None  # required; a keyword so that it reads as what it is
     processor: Any = None  # Qwen2AudioProcessor; None for families that featurize themselves
     feature_extractor: Any = None
     transcript_first: bool = False
@@ -278,13 +221,14 @@ class LALMAdapter:
     base_name: str | None = None
     cache_dir: str | None = None  # disk folder for the encoder cache (memory only when None)
     use_encoder_cache: bool = True
-    # Parts that stay frozen whatever set_trainable asks (the tiny default keeps its Whisper encoder).
+    # Parts that stay frozen whatever set_trainable asks (kept in a saved model's slufit_model.json).
     always_frozen: tuple[str, ...] = ()
-    family: Family = field(init=False)
     module: LALMModule = field(init=False)
 
     def __post_init__(self) -> None:
-        self.family = family_for(self.model)
+        if not isinstance(self.family, Family):
+            raise SlufitError(f"LALMAdapter needs family= (slufit.models.lalm.families.family_for(model) picks the "
+                              f"one of a {type(self.model).__name__})")
         if self.feature_extractor is None and self.processor is not None:
             self.feature_extractor = self.processor.feature_extractor
         self.tokenizer.padding_side = "left"
@@ -337,15 +281,13 @@ class LALMAdapter:
     def collate_rehearsal(self, items: Sequence[SLUItem]) -> dict[str, torch.Tensor]:
         """Speech -> transcript batches (the tiny default's pretraining objective, same prompt), for
         rehearsal stages that keep the model reading audio while it learns the SLU task from text."""
-        from slufit.models.tiny_qwen2_audio.pretrain import INSTRUCTIONS
-
         if self.transcript_first:
             # The SLU prompt itself, and as target only the transcript the SLU target opens with
             # ('{"transcript": "..."', no end token): the model keeps transcribing speech in the very
             # place where, from text items, it has learnt to read the labels off the transcript.
             prompts = [self.prompt(item) for item in items]
             return self._batch(items, prompts, [transcript_prefix(item.example.text) for item in items])
-        prompts = [self.prompt(item, INSTRUCTIONS["speech_transcript"]) for item in items]
+        prompts = [self.prompt(item, TRANSCRIBE) for item in items]
         return self._batch(items, prompts, [item.example.text + self.family.end_token for item in items])
 
     def _batch(self, items: Sequence[SLUItem], prompts: list[str], targets: list[str] | None,
@@ -532,18 +474,22 @@ def _save_base(peft_model, out_dir: Path) -> None:
     hf.save_pretrained(out_dir, state_dict=state, safe_serialization=True)
 
 
-def load_saved(path: Path, device: str | torch.device | None = None, dtype: torch.dtype | None = None,
-               **options) -> LALMAdapter:
-    """Load what `LALMAdapter.save` wrote."""
+def saved_family(path: Path) -> str:
+    """The family name a folder written by `LALMAdapter.save` was saved by."""
+    return json.loads((Path(path) / MODEL_INFO).read_text())["family"]
+
+
+def load_saved(path: Path, family: Family, device: str | torch.device | None = None,
+               dtype: torch.dtype | None = None, **options) -> LALMAdapter:
+    """Load what `LALMAdapter.save` wrote (`family`: the one `saved_family(path)` names; see
+    slufit.models.lalm.families.load_saved)."""
     import transformers
     from transformers import AutoFeatureExtractor, AutoTokenizer
 
     path = Path(path)
     info = json.loads((path / MODEL_INFO).read_text())
-    register_families()
-    family = FAMILIES.get(info["family"])
-    if family is None:
-        raise SlufitError(f"{path}: saved by an unknown model family {info['family']!r}; known: {', '.join(FAMILIES)}")
+    if info["family"] != family.name:
+        raise SlufitError(f"{path}: saved by family {info['family']!r}, not {family.name!r}")
     cls = getattr(transformers, family.model_class)
     tokenizer = AutoTokenizer.from_pretrained(path / "tokenizer")
     if family.load_feature_extractor is not None:
@@ -557,9 +503,9 @@ def load_saved(path: Path, device: str | torch.device | None = None, dtype: torc
         model = cls.from_pretrained(path / "model", dtype=dtype)
     if device is not None:
         model.to(device)
-    processor = _processor_for(family, feature_extractor, tokenizer)
+    processor = family.processor(feature_extractor, tokenizer) if family.processor is not None else None
     options.pop("transcript_first", None)  # a saved model keeps the target format it was trained with
-    adapter = LALMAdapter(model, tokenizer, processor=processor, feature_extractor=feature_extractor,
+    adapter = LALMAdapter(model, tokenizer, family=family, processor=processor, feature_extractor=feature_extractor,
                           transcript_first=info["transcript_first"], lora=None,
                           always_frozen=tuple(info.get("always_frozen", ())),
                           base_name=info["base"] if info["base"] != "base" else None, **options)
@@ -581,14 +527,3 @@ def load_saved(path: Path, device: str | torch.device | None = None, dtype: torc
         # whatever set_trainable unfreezes from now on.
         adapter._trained_parts = trained | {"language_model"}
     return adapter
-
-
-def _processor_for(family: Family, feature_extractor, tokenizer):
-    if family.processor is not None:
-        return family.processor(feature_extractor, tokenizer)
-    if family is QWEN2_AUDIO:
-        from transformers import Qwen2AudioProcessor
-
-        return Qwen2AudioProcessor(feature_extractor=feature_extractor, tokenizer=tokenizer,
-                                   chat_template=tokenizer.chat_template)
-    return None

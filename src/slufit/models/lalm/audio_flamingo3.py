@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from slufit.models.families.common import body_for, chatml_template, family_tokenizer, text_sizes
-from slufit.models.qwen2_audio import SAMPLE_RATE, Family
+from slufit.models.lalm.common import body_for, chatml_template, family_tokenizer, text_sizes
+from slufit.models.lalm.adapter import SAMPLE_RATE, Family
 
 AUDIO_TOKEN = "<sound>"
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", AUDIO_TOKEN]
@@ -70,7 +70,7 @@ def tiny(texts=None, hidden: int = 32, layers: int = 1, audio_hidden: int = 32, 
     from transformers import (AudioFlamingo3Config, AudioFlamingo3EncoderConfig,
                               AudioFlamingo3ForConditionalGeneration, Qwen2Config)
 
-    from slufit.models.testing_configs import feature_extractor
+    from slufit.models.lalm.testing import feature_extractor
 
     tokenizer = family_tokenizer(texts, SPECIAL_TOKENS, "<|im_end|>", "<|endoftext|>", CHAT_TEMPLATE)
     audio = AudioFlamingo3EncoderConfig(num_mel_bins=128, num_hidden_layers=audio_layers, num_attention_heads=2,

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from slufit.models.families.common import chatml_template, family_tokenizer, text_sizes
-from slufit.models.qwen2_audio import SAMPLE_RATE, Family
+from slufit.models.lalm.common import chatml_template, family_tokenizer, text_sizes
+from slufit.models.lalm.adapter import SAMPLE_RATE, Family
 
 AUDIO_TOKEN = "<|audio_pad|>"
 AUDIO_START, AUDIO_END = "<|audio_start|>", "<|audio_end|>"
@@ -33,6 +33,7 @@ MODELS = {"qwen3-omni-30b-a3b": "Qwen/Qwen3-Omni-30B-A3B-Instruct"}
 SIZES = {"qwen3-omni-30b-a3b": "30B total, 3B active (MoE thinker; talker dropped)"}
 # The thinker alone, or the full checkpoint (whose thinker is kept).
 MODEL_TYPES = ("qwen3_omni_moe_thinker", "qwen3_omni_moe")
+FULL_CHECKPOINT = {"qwen3_omni_moe": "Qwen3OmniMoeForConditionalGeneration"}
 MAX_SECONDS = 600.0
 
 
@@ -116,7 +117,7 @@ def tiny(texts=None, hidden: int = 32, layers: int = 1, audio_hidden: int = 32, 
     from transformers import (Qwen3OmniMoeAudioEncoderConfig, Qwen3OmniMoeTextConfig, Qwen3OmniMoeThinkerConfig,
                               Qwen3OmniMoeThinkerForConditionalGeneration, Qwen3OmniMoeVisionEncoderConfig)
 
-    from slufit.models.testing_configs import feature_extractor
+    from slufit.models.lalm.testing import feature_extractor
 
     tokenizer = family_tokenizer(texts, SPECIAL_TOKENS, "<|im_end|>", "<|endoftext|>", CHAT_TEMPLATE)
     ids = tokenizer.convert_tokens_to_ids

@@ -1,7 +1,7 @@
 """Pieces several model families share: a decoder body over named audio-feature keys, and the tiny
 random-weight test tokenizer with a family's own special tokens and chat template.
 
-Families import this and slufit.models.qwen2_audio (the adapter); nothing here imports a family.
+Families import this and slufit.models.lalm.adapter; nothing here imports a family.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ def family_tokenizer(texts, special_tokens: list[str], eos_token: str, pad_token
                      vocab_size: int = 1000):
     """A byte-level BPE trained offline on `texts` and the prompt's fixed parts, with a family's special
     tokens (ids 0, 1, ... in the order given), end and padding tokens and chat template."""
-    from slufit.models.testing_configs import DEFAULT_TEXTS
-    from slufit.models.tokenizer import build_tokenizer
+    from slufit.models.lalm.testing import DEFAULT_TEXTS
+    from slufit.models.lalm.tokenizer import build_tokenizer
     from slufit.target import instruction
 
     fixed = [instruction(False), instruction(True), "Transcript: ", "Write down what the user said."]

@@ -4,7 +4,7 @@ Tests and CPU benchmarks use these to exercise exactly the code paths a full-siz
 Qwen2-Audio or Qwen2.5-Omni takes (same classes, same processors, same chat
 template and special tokens), at a size that trains in seconds on a CPU. Nothing
 here downloads anything: the tokenizer is trained on the given texts
-(slufit.models.tokenizer) and the feature extractor is a plain WhisperFeatureExtractor.
+(slufit.models.lalm.tokenizer) and the feature extractor is a plain WhisperFeatureExtractor.
 
 `window_s` shortens the audio window (Whisper's is 30 s): the encoder's position
 table and the feature extractor's padding shrink together, as whisper.cpp's
@@ -17,7 +17,7 @@ from typing import Iterable
 
 from transformers import PreTrainedTokenizerFast, WhisperFeatureExtractor
 
-from slufit.models.tokenizer import AUDIO, AUDIO_BOS, AUDIO_EOS, build_tokenizer
+from slufit.models.lalm.tokenizer import AUDIO, AUDIO_BOS, AUDIO_EOS, build_tokenizer
 
 # Short sentences so the tokenizer has merges for the words tests use.
 DEFAULT_TEXTS = [

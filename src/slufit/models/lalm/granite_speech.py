@@ -27,8 +27,8 @@ import torch
 from torch import nn
 from transformers.models.granite_speech.feature_extraction_granite_speech import GraniteSpeechFeatureExtractor
 
-from slufit.models.families.common import body_for, family_tokenizer, text_sizes
-from slufit.models.qwen2_audio import Family
+from slufit.models.lalm.common import body_for, family_tokenizer, text_sizes
+from slufit.models.lalm.adapter import Family
 
 AUDIO_TOKEN = "<|audio|>"
 END = "<|end_of_text|>"
