@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from transformers import GenerationConfig
 
 from slufit.data.example import Entity, Example
 from slufit.models.base import SLUItem, SLUModel
@@ -240,6 +241,12 @@ def overfit(adapter: LALMAdapter, items, steps: int = 120, lr: float = 3e-3) -> 
     return loss.item()
 
 
+# What a hub checkpoint's generation_config.json may hold: Qwen2.5-7B-Instruct's sampling and repetition settings, and
+# the other fields transformers would apply to every generate call that leaves them unset.
+HUB_GENERATION = {"do_sample": True, "temperature": 0.7, "top_p": 0.8, "top_k": 20, "repetition_penalty": 1.05,
+                  "num_beams": 2, "length_penalty": 2.0, "no_repeat_ngram_size": 3, "min_new_tokens": 2}
+
+
 def test_overfit_generates_exact_targets_and_survives_save_and_load(tokenizer, tmp_path):
     from slufit.models.registry import load_model
 
@@ -250,9 +257,25 @@ def test_overfit_generates_exact_targets_and_survives_save_and_load(tokenizer, t
     greedy = adapter.generate(items, max_new_tokens=60)
     assert greedy == targets
     assert adapter.generate(items, num_beams=3, max_new_tokens=60) == targets
+    # A hub-style generation_config (Qwen2.5's settings, plus the other fields that change an output) must not
+    # reach evaluation: the same exact targets, greedy and beam; the same settings through transformers' own
+    # generate do change them (so the reset is what keeps them).
+    hf = adapter.module.hf
+    hf.generation_config = GenerationConfig(**HUB_GENERATION)
+    assert adapter.generate(items, max_new_tokens=60) == targets
+    assert adapter.generate(items, num_beams=3, max_new_tokens=60) == targets
+    assert hf.generation_config.repetition_penalty == 1.05  # the model keeps its own config
+    batch = adapter.collate(items, with_targets=False)
+    torch.manual_seed(0)
+    raw = hf.generate(**{k: v for k, v in batch.items() if k != "audio_keys"}, max_new_tokens=60,
+                      eos_token_id=adapter._stop_ids(), pad_token_id=tokenizer.pad_token_id)
+    raw = tokenizer.batch_decode(raw[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+    assert sum(r != t for r, t in zip(raw, targets)) >= 4
     adapter.save(tmp_path / "model")
     assert (tmp_path / "model" / "model" / "model.safetensors").is_file()
+    assert "repetition_penalty" in (tmp_path / "model" / "model" / "generation_config.json").read_text()
     loaded = load_model(tmp_path / "model")
+    assert loaded.module.hf.generation_config.no_repeat_ngram_size == 3  # read back from the saved folder
     assert loaded.generate(items, max_new_tokens=60) == greedy
     batch = adapter.collate(items)
     assert loaded.loss(batch).item() == pytest.approx(adapter.loss(batch).item(), abs=1e-5)

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+from transformers import GenerationConfig
 
 from slufit.errors import SlufitError
 from slufit.files import write_json
@@ -396,11 +397,17 @@ class LALMAdapter:
         batch = {k: v.to(device) for k, v in batch.items()}
         was_training = self.module.training
         self.module.eval()
+        # slufit's own settings, whatever the checkpoint's generation_config.json says: transformers fills every
+        # field a call leaves unset from the model's generation_config (a hub one carries repetition penalties,
+        # sampling, top-k/p), so the model's is swapped for a bare one while generating, and every field that
+        # changes the output is also passed explicitly.
+        hub_config = hf.generation_config
+        hf.generation_config = GenerationConfig()
         try:
-            stop = self._stop_ids()
-            out = hf.generate(**batch, num_beams=num_beams, max_new_tokens=max_new_tokens, do_sample=False,
-                              eos_token_id=stop, pad_token_id=self.tokenizer.pad_token_id, use_cache=True)
+            out = hf.generate(**batch, **generation_settings(num_beams, max_new_tokens), eos_token_id=self._stop_ids(),
+                              pad_token_id=self.tokenizer.pad_token_id)
         finally:
+            hf.generation_config = hub_config
             self.module.train(was_training)
         return self.tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
 
@@ -437,6 +444,19 @@ class LALMAdapter:
         self.tokenizer.save_pretrained(out_dir / "tokenizer")
         self.feature_extractor.save_pretrained(out_dir / "tokenizer")
         write_json(out_dir / MODEL_INFO, info)
+
+
+def generation_settings(num_beams: int, max_new_tokens: int) -> dict[str, Any]:
+    """Greedy or beam search, and every generation field that would change the output at its neutral value
+    (transformers' own defaults): no sampling, no repetition or length penalty, no n-gram blocking, no forced or
+    suppressed tokens, no minimum length."""
+    return dict(num_beams=num_beams, max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
+                temperature=1.0, top_k=50, top_p=1.0, min_p=None, typical_p=1.0, epsilon_cutoff=0.0, eta_cutoff=0.0,
+                repetition_penalty=1.0, encoder_repetition_penalty=1.0, length_penalty=1.0, no_repeat_ngram_size=0,
+                encoder_no_repeat_ngram_size=0, bad_words_ids=None, suppress_tokens=None, begin_suppress_tokens=None,
+                forced_bos_token_id=None, forced_eos_token_id=None, exponential_decay_length_penalty=None,
+                sequence_bias=None, min_length=0, min_new_tokens=None, early_stopping=False, num_beam_groups=1,
+                diversity_penalty=0.0, num_return_sequences=1, renormalize_logits=False)
 
 
 _BATCH_KEYS = {"input_ids", "attention_mask", "input_features", "feature_attention_mask", "audio_keys"}
