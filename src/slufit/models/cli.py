@@ -14,7 +14,7 @@ import json
 # The embedded default is not a transformers LALM class: the CTC-bridge model (slufit.models.bridge).
 _BRIDGE = {"name": "tiny", "family": "ctc-bridge", "class": "Qwen2ForCausalLM over a CTC bridge",
            "size": "1.4M LM (demo: 0.9M) + 1.36M CTC head + 8.2M frozen ears", "window_s": 5.0,
-           "encoder_cache": True, "options": ["simulate_text", "simulate_scale", "simulate_context", "simulate_words",
+           "encoder_cache": True, "builtin_adapter": "-", "options": ["simulate_text", "simulate_scale", "simulate_context", "simulate_words",
                                               "speech_readings", "lm_sizes", "encoder_cache_dir", "device", "dtype"]}
 _COMMON_OPTIONS = ["lora", "dtype", "device", "gradient_checkpointing", "transcript_first", "attn_implementation"]
 
@@ -43,8 +43,17 @@ def describe() -> list[dict]:
                      "size": module.SIZES.get(name, "-") if module else "-",
                      "window_s": (getattr(module, "MAX_SECONDS", None) or _window_of(module)) if module else None,
                      "encoder_cache": bool(family and family.cacheable),
+                     "builtin_adapter": _builtin_adapter(family),
                      "options": options if family else ["see docs/models.md"]})
     return rows
+
+
+def _builtin_adapter(family) -> str:
+    """The checkpoint's own audio adapter, which slufit loads and keeps on for speech batches only."""
+    if family is None or family.audio_adapter is None:
+        return "-"
+    subfolder = family.audio_adapter[1]
+    return f"{subfolder or 'audio LoRA'} (loaded; on for speech only)"
 
 
 def _window_of(module) -> float | None:
@@ -58,9 +67,10 @@ def run(args: argparse.Namespace) -> int:
         for row in rows:
             print(json.dumps(row))
         return 0
-    header = ("name", "hub id", "family", "size (nominal)", "audio window", "encoder cache")
+    header = ("name", "hub id", "family", "size (nominal)", "audio window", "encoder cache", "built-in adapter")
     table = [header] + [(r["name"], r["hub"], r["family"], r["size"],
-                         "-" if r["window_s"] is None else f"{r['window_s']:g} s", "yes" if r["encoder_cache"] else "no")
+                         "-" if r["window_s"] is None else f"{r['window_s']:g} s", "yes" if r["encoder_cache"] else "no",
+                         r.get("builtin_adapter", "-"))
                         for r in rows]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
     for row in table:

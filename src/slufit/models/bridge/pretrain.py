@@ -218,7 +218,8 @@ def _code_version() -> str:
     root = Path(slufit.__file__).parent
     digest = hashlib.sha256(slufit.__version__.encode())
     sources = [root / "models" / "bridge" / n for n in ("pretrain.py", "ctc.py", "units.py")]
-    sources += [root / "models" / n for n in ("ears.py", "whisper_ct2.py")] + sorted((root / "speech").glob("*.py"))
+    sources += [root / "models" / "ears" / n for n in ("encoder.py", "whisper_ct2.py")]
+    sources += sorted((root / "speech").glob("*.py"))
     for path in sources:
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()

@@ -40,6 +40,7 @@ from transformers import GenerationConfig
 from slufit.errors import SlufitError
 from slufit.files import write_json
 from slufit.models.base import SLUItem
+from slufit.models.lalm import builtin_adapters
 from slufit.models.ears.encoder_cache import EncoderCache, encoder_identity, recording_key
 from slufit.target import TRANSCRIBE, format_target, instruction, transcript_prefix
 
@@ -98,6 +99,9 @@ class Family:
     load_feature_extractor: Callable[[Path], Any] | None = None
     # The default LoRA targets (a regex over module names): the language model's projections only.
     lora_targets: str = DEFAULT_LORA_TARGETS
+    # The checkpoint's own adapter for audio inputs, (the name it is loaded under, its subfolder in the checkpoint;
+    # "" where transformers loads it from the folder itself): active for speech batches only (builtin_adapters).
+    audio_adapter: tuple[str, str] | None = None
 
     def encoder_of(self, model: nn.Module) -> nn.Module:
         module = model
@@ -139,11 +143,21 @@ class LALMModule(nn.Module):
     `net` is the transformers model, or the peft model wrapping it.
     """
 
-    def __init__(self, net: nn.Module, family: Family) -> None:
+    def __init__(self, net: nn.Module, family: Family, audio_adapter: str | None = None,
+                 lora_name: str | None = None) -> None:
         super().__init__()
         self.net = net
         self.family = family
         self.cache: EncoderCache | None = None
+        self.audio_adapter = audio_adapter  # the checkpoint's audio adapter, where one is loaded
+        self.lora_name = lora_name  # slufit's LoRA adapter, where there is one
+
+    def use_modality(self, speech: bool) -> None:
+        """The checkpoint's audio adapter on for speech and off for text, slufit's LoRA on for both (a no-op for
+        a model without an audio adapter)."""
+        if self.audio_adapter is not None:
+            names = ([self.audio_adapter] if speech else []) + ([self.lora_name] if self.lora_name else [])
+            builtin_adapters.activate(self.hf, names)
 
     @property
     def hf(self) -> nn.Module:
@@ -158,6 +172,7 @@ class LALMModule(nn.Module):
                                "(audio encoder unfrozen?); collate the batch again")
         if self.cache is not None and audio_keys is not None:
             embeds = self.merged_embeddings(input_ids, features, audio_keys)
+        self.use_modality(speech=audio_keys is not None)  # every speech batch carries audio_keys
         hidden = self.family.body(self.hf, batch, embeds)
         # Only positions that predict a target token go through the LM head: the prompt never counts,
         # and a 150k-word head over every audio frame would dominate memory.
@@ -236,9 +251,16 @@ class LALMAdapter:
         if self.processor is not None:
             self.processor.tokenizer.padding_side = "left"
         net = self.model
-        if self.lora is not None and not hasattr(self.model, "peft_config"):
-            net = _apply_lora(self.model, self.lora, self.family.lora_targets)
-        self.module = LALMModule(net, self.family)
+        # The checkpoint's own adapters (Granite's audio LoRA, Phi-4's speech-lora) are part of the model, not
+        # slufit's LoRA: they stay whether slufit fine-tunes fully or adds its own LoRA beside them.
+        builtin = builtin_adapters.loaded(self.model)
+        audio = self.family.audio_adapter[0] if self.family.audio_adapter else None
+        lora_name = None
+        if self.lora is not None:
+            lora_name = builtin_adapters.SLUFIT if builtin else "default"
+            net = _apply_lora(self.model, self.lora, self.family.lora_targets, lora_name)
+        self.module = LALMModule(net, self.family, audio_adapter=audio if audio in builtin else None,
+                                 lora_name=lora_name)
         self._trained_parts: set[str] = set()
         # Full fine-tuning trains everything; LoRA only its adapters (set_trainable changes either).
         full = self.lora is None
@@ -351,11 +373,11 @@ class LALMAdapter:
         wanted = {"audio_encoder": audio_encoder, "projector": projector, "language_model": language_model}
         wanted = {part: on and part not in self.always_frozen for part, on in wanted.items()}
         audio_encoder = wanted["audio_encoder"]
-        lora = hasattr(self.module.net, "peft_config")
+        lora = self.module.lora_name
         for name, param in self.module.hf.named_parameters():
             part = self.part_of(name)
-            if lora and part == "language_model":
-                param.requires_grad = wanted["language_model"] and "lora_" in name
+            if lora is not None and part == "language_model":
+                param.requires_grad = wanted["language_model"] and builtin_adapters.is_adapter_parameter(name, lora)
             else:
                 param.requires_grad = wanted.get(part, False)
         self._trained_parts |= {part for part, on in wanted.items() if on}
@@ -403,11 +425,18 @@ class LALMAdapter:
         # changes the output is also passed explicitly.
         hub_config = hf.generation_config
         hf.generation_config = GenerationConfig()
+        speech = items[0].modality == "speech"
+        self.module.use_modality(speech)
+        # Granite Speech's generate switches its adapter itself, through calls that refuse peft < 0.22; the
+        # switch is already set for this modality, so it is told there is nothing to switch.
+        peft_flag = getattr(hf, "_hf_peft_config_loaded", False)
+        hf._hf_peft_config_loaded = False
         try:
             out = hf.generate(**batch, **generation_settings(num_beams, max_new_tokens), eos_token_id=self._stop_ids(),
                               pad_token_id=self.tokenizer.pad_token_id)
         finally:
             hf.generation_config = hub_config
+            hf._hf_peft_config_loaded = peft_flag
             self.module.train(was_training)
         return self.tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
 
@@ -428,7 +457,7 @@ class LALMAdapter:
         info: dict[str, Any] = {"family": self.family.name, "transcript_first": self.transcript_first,
                                 "lora": self.lora, "base": None, "always_frozen": list(self.always_frozen)}
         if self.lora is not None:
-            self.module.net.save_pretrained(out_dir / "adapter")  # LoRA weights only (safetensors)
+            self.module.net.save_pretrained(out_dir / "adapter")  # slufit's LoRA weights only (safetensors)
             extra = {n: p.detach().cpu().contiguous() for n, p in hf.named_parameters()
                      if self.part_of(n) in self._trained_parts - {"language_model"}}
             if extra:
@@ -439,6 +468,9 @@ class LALMAdapter:
             else:  # built in memory: nothing to reload the base from, so keep it here
                 _save_base(self.module.net, out_dir / "base")
                 info["base"] = "base"
+        elif builtin_adapters.loaded(hf):  # the base and the checkpoint's own adapters, where it kept them
+            subfolders = dict([self.family.audio_adapter]) if self.family.audio_adapter else {}
+            builtin_adapters.save_model(hf, out_dir / "model", subfolders)
         else:
             hf.save_pretrained(out_dir / "model", safe_serialization=True)
         self.tokenizer.save_pretrained(out_dir / "tokenizer")
@@ -462,7 +494,8 @@ def generation_settings(num_beams: int, max_new_tokens: int) -> dict[str, Any]:
 _BATCH_KEYS = {"input_ids", "attention_mask", "input_features", "feature_attention_mask", "audio_keys"}
 
 
-def _apply_lora(model: nn.Module, options: dict, default_targets: str = DEFAULT_LORA_TARGETS) -> nn.Module:
+def _apply_lora(model: nn.Module, options: dict, default_targets: str = DEFAULT_LORA_TARGETS,
+                adapter_name: str = "default") -> nn.Module:
     from peft import LoraConfig, get_peft_model
 
     unknown = set(options) - set(LORA_DEFAULTS)
@@ -480,18 +513,16 @@ def _apply_lora(model: nn.Module, options: dict, default_targets: str = DEFAULT_
             raise SlufitError(f"LoRA target_modules {o['target_modules']!r} matches no module of {type(model).__name__}")
     config = LoraConfig(r=o["r"], lora_alpha=o["alpha"], lora_dropout=o["dropout"], target_modules=targets,
                         bias="none")
-    return get_peft_model(model, config)
+    return get_peft_model(model, config, adapter_name=adapter_name)
 
 
 def _save_base(peft_model, out_dir: Path) -> None:
     """Save the transformers model without LoRA layers: the base a LoRA adapter applies to."""
     hf = peft_model.get_base_model()
-    state = {}
-    for name, param in hf.state_dict().items():
-        if "lora_" in name:
-            continue
-        state[name.replace(".base_layer.", ".")] = param
-    hf.save_pretrained(out_dir, state_dict=state, safe_serialization=True)
+    if builtin_adapters.loaded(hf):
+        raise SlufitError("a LoRA model whose checkpoint brings its own adapters must be loaded from a folder or hub "
+                          "id (load_model), so that a LoRA save can point at it")
+    hf.save_pretrained(out_dir, state_dict=builtin_adapters.base_state(hf), safe_serialization=True)
 
 
 def saved_family(path: Path) -> str:
@@ -516,11 +547,10 @@ def load_saved(path: Path, family: Family, device: str | torch.device | None = N
         feature_extractor = family.load_feature_extractor(path / "tokenizer")
     else:
         feature_extractor = AutoFeatureExtractor.from_pretrained(path / "tokenizer")
-    if info["lora"] is not None:
-        base = path / info["base"] if info["base"] == "base" else info["base"]
-        model = cls.from_pretrained(base, dtype=dtype)
-    else:
-        model = cls.from_pretrained(path / "model", dtype=dtype)
+    source = (path / info["base"] if info["base"] == "base" else info["base"]) if info["lora"] is not None else path / "model"
+    model = cls.from_pretrained(source, dtype=dtype)
+    if family.audio_adapter is not None and family.audio_adapter[1]:  # kept in a subfolder: loaded as its card does
+        builtin_adapters.load(model, *family.audio_adapter, source=source)
     if device is not None:
         model.to(device)
     processor = family.processor(feature_extractor, tokenizer) if family.processor is not None else None
@@ -532,7 +562,9 @@ def load_saved(path: Path, family: Family, device: str | torch.device | None = N
     if info["lora"] is not None:
         from peft import PeftModel
 
-        net = PeftModel.from_pretrained(model, path / "adapter", is_trainable=True)
+        name = builtin_adapters.SLUFIT if (path / "adapter" / builtin_adapters.SLUFIT).is_dir() else "default"
+        folder = path / "adapter" / (name if name != "default" else "")  # peft keeps a named adapter in a subfolder
+        net = PeftModel.from_pretrained(model, folder, adapter_name=name, is_trainable=True)
         trained: set[str] = set()
         if (path / "non_lora.safetensors").is_file():
             from safetensors.torch import load_file
@@ -541,7 +573,7 @@ def load_saved(path: Path, family: Family, device: str | torch.device | None = N
             model.load_state_dict(extra, strict=False)
             trained = {adapter.part_of(name) for name in extra}
         adapter.lora = info["lora"]
-        adapter.module = LALMModule(net, family)
+        adapter.module = LALMModule(net, family, audio_adapter=adapter.module.audio_adapter, lora_name=name)
         adapter.set_trainable(audio_encoder=False, projector=False, language_model=True)
         # What a later save must write besides the adapter: the parts trained before this save, and
         # whatever set_trainable unfreezes from now on.

@@ -19,6 +19,7 @@ from torch import nn
 from slufit.errors import SlufitError
 from slufit.models.lalm import (audio_flamingo3, granite_speech, phi4_multimodal, qwen2_5_omni, qwen2_audio,
                                 qwen3_omni, voxtral)
+from slufit.models.lalm import builtin_adapters
 from slufit.models.lalm.adapter import Family, LALMAdapter, load_saved as _load_saved, saved_family
 
 # family name -> its module; the order is the order `slufit models` lists them in.
@@ -73,6 +74,8 @@ def from_pretrained(source: str, model_type: str, **kwargs):
         del whole
     else:
         model = getattr(transformers, family.model_class).from_pretrained(source, **kwargs)
+    if family.audio_adapter is not None and family.audio_adapter[1]:  # kept in a subfolder: loaded as its card does
+        builtin_adapters.load(model, *family.audio_adapter, source=source)
     tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust)
     if family.load_feature_extractor is not None:
         feature_extractor = family.load_feature_extractor(source)

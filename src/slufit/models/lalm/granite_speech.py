@@ -163,6 +163,8 @@ FAMILY = Family(
     long_audio_is_error=True,
     processor=_processor,
     load_feature_extractor=load_feature_extractor,
+    # The hub checkpoints' audio LoRA (`has_lora_adapter`), at the folder's top: transformers loads it as "default".
+    audio_adapter=("default", ""),
 )
 
 

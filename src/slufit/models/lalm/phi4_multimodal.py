@@ -91,6 +91,9 @@ FAMILY = Family(
     window=lambda adapter: MAX_SECONDS,
     long_audio_is_error=True,
     lora_targets=r"model\.layers\.\d+\.(self_attn\.(qkv_proj|o_proj)|mlp\.(gate_up_proj|down_proj))",
+    # The model card loads `speech-lora` for audio (`model.load_adapter(path, adapter_name="speech",
+    # adapter_kwargs={"subfolder": "speech-lora"})`); slufit does, and keeps it on for speech batches only.
+    audio_adapter=("speech", "speech-lora"),
 )
 
 
