@@ -102,6 +102,28 @@ class Family:
     # The checkpoint's own adapter for audio inputs, (the name it is loaded under, its subfolder in the checkpoint;
     # "" where transformers loads it from the folder itself): active for speech batches only (builtin_adapters).
     audio_adapter: tuple[str, str] | None = None
+    # How the checkpoint's chat template takes a turn: None, list-of-parts content ({"type": "audio"} and
+    # {"type": "text"} parts: Qwen2-Audio, the Omni thinkers, Voxtral); or string content with this audio
+    # placeholder written in front of the text, as the model card does (Granite's and Phi-4's templates concatenate
+    # `message['content']` as a string and fail on a list; Audio Flamingo 3's tokenizer template too).
+    audio_inline: str | None = None
+    # A system turn to send, where the template would otherwise write one that changes (Granite's writes today's
+    # date); None leaves the template's own default.
+    system: str | None = None
+    # (adapter, waves) -> the batch's audio features alone, for prompts that arrive as token ids with their audio
+    # tokens already placed (Voxtral through mistral-common).
+    features: Callable[["LALMAdapter", list[np.ndarray]], dict[str, torch.Tensor]] | None = None
+
+    def messages(self, text: str, audio: Path | None) -> list[dict]:
+        """A user turn holding `text` (and the recording, when `audio` is given), and the family's system turn."""
+        if self.audio_inline is not None:  # string content, the placeholder written into it as the card does
+            content: str | list[dict] = (self.audio_inline if audio is not None else "") + text
+        else:
+            # "audio" is the key Hugging Face templates test for; "path" the one mistral-common's wrapper reads.
+            content = ([{"type": "audio", "audio": str(audio), "path": str(audio)}] if audio is not None else []) + [
+                {"type": "text", "text": text}]
+        system = [{"role": "system", "content": self.system}] if self.system is not None else []
+        return system + [{"role": "user", "content": content}]
 
     def encoder_of(self, model: nn.Module) -> nn.Module:
         module = model
@@ -274,16 +296,20 @@ class LALMAdapter:
             return self.family.window(self)
         return self.feature_extractor.n_samples / SAMPLE_RATE
 
-    def prompt(self, item: SLUItem, task: str | None = None, blind: bool = False) -> str:
-        task = task or instruction(self.transcript_first)
-        if item.modality == "speech":
-            content = [{"type": "audio", "audio": str(item.audio_path)}, {"type": "text", "text": task}]
-        elif blind:
-            content = [{"type": "text", "text": task}]
-        else:
-            content = [{"type": "text", "text": f"Transcript: {item.example.text}\n{task}"}]
-        messages = [{"role": "user", "content": content}]
+    def prompt(self, item: SLUItem, task: str | None = None, blind: bool = False) -> str | list[int]:
+        """The rendered prompt; token ids for a mistral-common tokenizer (Voxtral's `MistralCommonBackend`), whose
+        control tokens exist only as ids (as text, "[INST]" is six ordinary tokens) and whose own request API
+        places the audio tokens."""
+        messages = self.messages(item, task, blind)
+        if is_mistral_common(self.tokenizer):
+            return self.tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False)
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    def messages(self, item: SLUItem, task: str | None = None, blind: bool = False) -> list[dict]:
+        """The chat messages of an item, in the form the family's checkpoint template takes (`Family.messages`)."""
+        task = task or instruction(self.transcript_first)
+        text = task if item.modality == "speech" or blind else f"Transcript: {item.example.text}\n{task}"
+        return self.family.messages(text, item.audio_path if item.modality == "speech" else None)
 
     def target(self, item: SLUItem) -> str:
         return format_target(item.example, self.transcript_first) + self.family.end_token
@@ -318,6 +344,8 @@ class LALMAdapter:
         modalities = {item.modality for item in items}
         if len(modalities) != 1:
             raise ValueError(f"a batch holds one modality, got {sorted(modalities)}")
+        if prompts and not isinstance(prompts[0], str):
+            return self._id_batch(items, prompts, targets, from_cache)
         texts = [p + t for p, t in zip(prompts, targets)] if targets is not None else prompts
         if modalities == {"speech"}:
             keys = [recording_key(item.audio_path) for item in items]
@@ -338,6 +366,39 @@ class LALMAdapter:
         if targets is not None:
             batch["labels"] = self._labels(batch["input_ids"], targets)
         return batch
+
+    def _id_batch(self, items: Sequence[SLUItem], prompts: list[list[int]], targets: list[str] | None,
+                  from_cache: bool) -> dict:
+        """A batch from prompts already in token ids (audio tokens placed): targets encoded after them, rows padded
+        on the left, labels on the target ids; audio features from the family's `features`."""
+        pad = self.tokenizer.pad_token_id
+        tails = [self._target_ids(t) for t in targets] if targets is not None else [[] for _ in prompts]
+        rows = [p + t for p, t in zip(prompts, tails)]
+        width = max(len(r) for r in rows)
+        input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
+        batch = {"input_ids": input_ids,
+                 "attention_mask": torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])}
+        if items[0].modality == "speech":
+            keys = [recording_key(item.audio_path) for item in items]
+            cache = self.module.cache
+            cached = [cache.peek(k) for k in keys] if cache is not None and from_cache else [None]
+            if not all(c is not None for c in cached):
+                batch.update(self.family.features(self, [self._wave(item.audio_path) for item in items]))
+            batch["audio_keys"] = torch.tensor(keys)
+        if targets is not None:
+            labels = torch.full_like(input_ids, IGNORE)
+            for row, tail in enumerate(tails):
+                labels[row, width - len(tail):] = torch.tensor(tail)
+            batch["labels"] = labels
+        return batch
+
+    def _target_ids(self, target: str) -> list[int]:
+        """A target's ids, its closing end token as the token itself (not its spelling encoded as text)."""
+        end = self.family.end_token
+        if target.endswith(end):
+            return (self.tokenizer.encode(target[: -len(end)], add_special_tokens=False)
+                    + [self.tokenizer.convert_tokens_to_ids(end)])
+        return self.tokenizer.encode(target, add_special_tokens=False)
 
     def _labels(self, input_ids: torch.Tensor, targets: list[str]) -> torch.Tensor:
         """-100 everywhere but the last tokens of each (left-padded) row, which must be the target."""
@@ -476,6 +537,11 @@ class LALMAdapter:
         self.tokenizer.save_pretrained(out_dir / "tokenizer")
         self.feature_extractor.save_pretrained(out_dir / "tokenizer")
         write_json(out_dir / MODEL_INFO, info)
+
+
+def is_mistral_common(tokenizer) -> bool:
+    """Whether `tokenizer` is transformers' wrapper of a mistral-common tokenizer (Voxtral's tekken)."""
+    return type(tokenizer).__name__ == "MistralCommonBackend"
 
 
 def generation_settings(num_beams: int, max_new_tokens: int) -> dict[str, Any]:

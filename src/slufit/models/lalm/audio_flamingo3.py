@@ -60,6 +60,9 @@ FAMILY = Family(
     feature_keys=("input_features", "input_features_mask"),
     long_audio_is_error=True,
     processor=_processor,
+    # Its tokenizer template concatenates `message['content']` as a string; its processor template renders a
+    # list turn as `<sound>` then the text: the same string.
+    audio_inline=AUDIO_TOKEN,
 )
 
 

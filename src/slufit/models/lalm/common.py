@@ -49,15 +49,17 @@ def family_tokenizer(texts, special_tokens: list[str], eos_token: str, pad_token
 
 
 def chatml_template(audio: str, system: str | None = "You are a helpful assistant.") -> str:
-    """A ChatML chat template (Qwen-style LMs) that renders an audio part as `audio`, before the text."""
-    head = ("{% if messages[0]['role'] != 'system' %}<|im_start|>system\\n" + system + "<|im_end|>\\n{% endif %}"
+    """A ChatML chat template (Qwen-style LMs) that renders an audio part as `audio`, before the text. (Real newlines:
+    a backslash-n outside a Jinja string literal is written out as the two characters; the hub templates'
+    tests caught that.)"""
+    head = ("{% if messages[0]['role'] != 'system' %}<|im_start|>system\n" + system + "<|im_end|>\n{% endif %}"
             if system else "")
     return (
         head
-        + "{% for message in messages %}<|im_start|>{{ message['role'] }}\\n"
+        + "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
         "{% if message['content'] is string %}{{ message['content'] }}"
         "{% else %}{% for content in message['content'] %}"
         "{% if content['type'] == 'audio' %}" + audio + "{% elif content['type'] == 'text' %}{{ content['text'] }}"
-        "{% endif %}{% endfor %}{% endif %}<|im_end|>\\n{% endfor %}"
-        "{% if add_generation_prompt %}<|im_start|>assistant\\n{% endif %}"
+        "{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
     )

@@ -20,7 +20,8 @@ from slufit.errors import SlufitError
 from slufit.models.lalm import (audio_flamingo3, granite_speech, phi4_multimodal, qwen2_5_omni, qwen2_audio,
                                 qwen3_omni, voxtral)
 from slufit.models.lalm import builtin_adapters
-from slufit.models.lalm.adapter import Family, LALMAdapter, load_saved as _load_saved, saved_family
+from slufit.models.lalm.adapter import Family, LALMAdapter, is_mistral_common, saved_family
+from slufit.models.lalm.adapter import load_saved as _load_saved
 
 # family name -> its module; the order is the order `slufit models` lists them in.
 MODULES: dict[str, ModuleType] = {module.FAMILY.name: module for module in (
@@ -81,7 +82,9 @@ def from_pretrained(source: str, model_type: str, **kwargs):
         feature_extractor = family.load_feature_extractor(source)
     else:
         feature_extractor = AutoFeatureExtractor.from_pretrained(source, trust_remote_code=trust)
-    if getattr(tokenizer, "chat_template", None) is None:  # hub folders often keep it beside the processor only
+    # Hub folders often keep the template beside the processor only; a mistral-common tokenizer (Voxtral's) has
+    # none and needs none (its own request API renders the turns).
+    if getattr(tokenizer, "chat_template", None) is None and not is_mistral_common(tokenizer):
         tokenizer.chat_template = _processor_chat_template(source) or module.CHAT_TEMPLATE
     processor = family.processor(feature_extractor, tokenizer) if family.processor is not None else None
     return family, model, tokenizer, processor, feature_extractor

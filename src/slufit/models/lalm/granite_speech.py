@@ -34,6 +34,9 @@ AUDIO_TOKEN = "<|audio|>"
 END = "<|end_of_text|>"
 SPECIAL_TOKENS = [END, "<|start_of_role|>", "<|end_of_role|>", "<|tool_call|>", AUDIO_TOKEN]
 SYSTEM = "You are Granite, developed by IBM. You are a helpful AI assistant."
+# The system turn of the granite-speech-3.3 model card's example, sent with every prompt.
+CARD_SYSTEM = ("Knowledge Cutoff Date: April 2024.\nToday's Date: April 9, 2025.\n"
+               "You are Granite, developed by IBM. You are a helpful AI assistant")
 CHAT_TEMPLATE = (
     "{% if messages[0]['role'] != 'system' %}<|start_of_role|>system<|end_of_role|>" + SYSTEM + END + "\n{% endif %}"
     "{% for message in messages %}<|start_of_role|>{{ message['role'] }}<|end_of_role|>"
@@ -165,6 +168,10 @@ FAMILY = Family(
     load_feature_extractor=load_feature_extractor,
     # The hub checkpoints' audio LoRA (`has_lora_adapter`), at the folder's top: transformers loads it as "default".
     audio_adapter=("default", ""),
+    # The model card's prompt: `<|audio|>` in front of the text of a string turn (the template concatenates
+    # `message['content']`), and its system turn, whose fixed date keeps the template from writing today's.
+    audio_inline=AUDIO_TOKEN,
+    system=CARD_SYSTEM,
 )
 
 

@@ -94,6 +94,8 @@ FAMILY = Family(
     # The model card loads `speech-lora` for audio (`model.load_adapter(path, adapter_name="speech",
     # adapter_kwargs={"subfolder": "speech-lora"})`); slufit does, and keeps it on for speech batches only.
     audio_adapter=("speech", "speech-lora"),
+    # Its tokenizer template concatenates `message['content']` as a string: `<|audio|>` goes in front of the text.
+    audio_inline=AUDIO_TOKEN,
 )
 
 

@@ -49,16 +49,22 @@ def _window_frames(adapter) -> int:
     return adapter.feature_extractor.nb_max_frames  # mel frames per window (3000 for 30 s)
 
 
-def _featurize(adapter, prompts: list[str], waves: list[np.ndarray]) -> dict:
+def _features(adapter, waves: list[np.ndarray]) -> dict:
+    """The real processor's own feature path: log-mel frames of whole windows (`VoxtralProcessor`)."""
     fe = adapter.feature_extractor
     features = adapter.processor._retrieve_input_features(
         waves, max_source_positions=_window_frames(adapter), sampling_rate=SAMPLE_RATE, padding=True,
         truncation=False, pad_to_multiple_of=fe.n_samples, return_tensors="pt")
+    return {"input_features": features}
+
+
+def _featurize(adapter, prompts: list[str], waves: list[np.ndarray]) -> dict:
+    """String prompts (the Jinja layout of the test tokenizer): `[AUDIO]` expanded to a window's tokens."""
     config = adapter.model.config.audio_config
     per_window = config.max_source_positions * config.hidden_size // config.intermediate_size
     expanded = [adapter.family.expand_audio(p, per_window) for p in prompts]
     batch = dict(adapter.tokenizer(expanded, padding=True, return_tensors="pt", add_special_tokens=False))
-    batch["input_features"] = features
+    batch.update(_features(adapter, waves))
     return batch
 
 
@@ -89,18 +95,21 @@ FAMILY = Family(
     end_token="</s>",
     long_audio_is_error=True,
     processor=_processor,
+    features=_features,
 )
 
 
 def tiny(texts=None, hidden: int = 32, layers: int = 1, audio_hidden: int = 32, audio_layers: int = 1,
-         window_s: int = 4, seed: int = 0):
+         window_s: int = 4, seed: int = 0, tokenizer=None):
     """(model, tokenizer, processor, feature extractor) of a random-weight VoxtralForConditionalGeneration,
-    with a `window_s` window (50 tokens per 4 s window here; 375 per 30 s in the real model)."""
+    with a `window_s` window (50 tokens per 4 s window here; 375 per 30 s in the real model). `tokenizer`: a
+    mistral-common tokenizer (`MistralCommonBackend`) to use instead of the small test one (then the window
+    must be its audio chunk, 30 s for Voxtral's)."""
     from transformers import LlamaConfig, VoxtralConfig, VoxtralEncoderConfig, VoxtralForConditionalGeneration
 
     from slufit.models.lalm.testing import feature_extractor
 
-    tokenizer = family_tokenizer(texts, SPECIAL_TOKENS, "</s>", "<pad>", CHAT_TEMPLATE)
+    tokenizer = tokenizer or family_tokenizer(texts, SPECIAL_TOKENS, "</s>", "<pad>", CHAT_TEMPLATE)
     audio = VoxtralEncoderConfig(num_mel_bins=128, num_hidden_layers=audio_layers, num_attention_heads=2,
                                  hidden_size=audio_hidden, intermediate_size=4 * audio_hidden,
                                  max_source_positions=window_s * 50)
