@@ -105,7 +105,8 @@ def test_hub_template_audio_flamingo3(clip):
     assert adapter.prompt(speech) == f"{head}<sound>{INSTRUCTION}<|im_end|>\n<|im_start|>assistant\n"
     # the processor's template takes the list form of the same turn and renders the same string
     processor = adapter.processor
-    listed = [{"role": "user", "content": [{"type": "audio", "audio": str(clip)}, {"type": "text", "text": INSTRUCTION}]}]
+    listed = [{"role": "user",
+               "content": [{"type": "audio", "audio": str(clip)}, {"type": "text", "text": INSTRUCTION}]}]
     assert processor.apply_chat_template(listed, chat_template=processor_template, add_generation_prompt=True,
                                          tokenize=False) == adapter.prompt(speech)
     own = adapter_with(audio_flamingo3, audio_flamingo3.CHAT_TEMPLATE)

@@ -14,8 +14,9 @@ import json
 # The embedded default is not a transformers LALM class: the CTC-bridge model (slufit.models.bridge).
 _BRIDGE = {"name": "tiny", "family": "ctc-bridge", "class": "Qwen2ForCausalLM over a CTC bridge",
            "size": "1.4M LM (demo: 0.9M) + 1.36M CTC head + 8.2M frozen ears", "window_s": 5.0,
-           "encoder_cache": True, "builtin_adapter": "-", "options": ["simulate_text", "simulate_scale", "simulate_context", "simulate_words",
-                                              "speech_readings", "lm_sizes", "encoder_cache_dir", "device", "dtype"]}
+           "encoder_cache": True, "builtin_adapter": "-",
+           "options": ["simulate_text", "simulate_scale", "simulate_context", "simulate_words",
+                       "speech_readings", "lm_sizes", "encoder_cache_dir", "device", "dtype"]}
 _COMMON_OPTIONS = ["lora", "dtype", "device", "gradient_checkpointing", "transcript_first", "attn_implementation"]
 
 

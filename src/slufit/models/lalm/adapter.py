@@ -613,7 +613,10 @@ def load_saved(path: Path, family: Family, device: str | torch.device | None = N
         feature_extractor = family.load_feature_extractor(path / "tokenizer")
     else:
         feature_extractor = AutoFeatureExtractor.from_pretrained(path / "tokenizer")
-    source = (path / info["base"] if info["base"] == "base" else info["base"]) if info["lora"] is not None else path / "model"
+    if info["lora"] is not None:
+        source = path / info["base"] if info["base"] == "base" else info["base"]
+    else:
+        source = path / "model"
     model = cls.from_pretrained(source, dtype=dtype)
     if family.audio_adapter is not None and family.audio_adapter[1]:  # kept in a subfolder: loaded as its card does
         builtin_adapters.load(model, *family.audio_adapter, source=source)

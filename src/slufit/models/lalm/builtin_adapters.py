@@ -101,4 +101,5 @@ def save_model(model: nn.Module, folder: Path, subfolders: dict[str, str]) -> No
         config.base_model_name_or_path = str(folder)
         config.save_pretrained(out)
         state = get_peft_model_state_dict(model, adapter_name=name)
-        save_file({f"base_model.model.{k}": v.contiguous() for k, v in state.items()}, str(out / "adapter_model.safetensors"))
+        state = {f"base_model.model.{k}": v.contiguous() for k, v in state.items()}  # PEFT's own key layout
+        save_file(state, str(out / "adapter_model.safetensors"))
