@@ -154,6 +154,9 @@ def test_slufit_lora_sits_beside_the_checkpoint_adapter(folders, audio, tmp_path
     assert all(torch.equal(p, named[n]) for n, p in frozen.items())
     after = losses(adapter, audio)
     assert after != pytest.approx(losses(full, audio), abs=1e-6)
+    for items in (text_items(), speech_items(audio)):  # generation leaves both adapters as the losses need them
+        adapter.generate(items, max_new_tokens=2)
+        assert losses(adapter, audio) == after
     adapter.save(tmp_path / "run")
     assert (tmp_path / "run" / "adapter" / "slufit" / "adapter_config.json").is_file()
     loaded = load_model(tmp_path / "run")
