@@ -236,7 +236,8 @@ def _code_version() -> str:
     root = Path(slufit.__file__).parent
     digest = hashlib.sha256(slufit.__version__.encode())
     sources = [root / "models" / "bridge" / n for n in ("pretrain.py", "ctc.py", "units.py")]
-    sources += [root / "models" / n for n in ("ears.py", "whisper_ct2.py")] + sorted((root / "speech").glob("*.py"))
+    sources += [root / "models" / "ears" / n for n in ("encoder.py", "whisper_ct2.py")]
+    sources += sorted((root / "speech").glob("*.py"))
     for path in sources:
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()
@@ -544,17 +545,11 @@ def _log_rates(rates: dict[str, dict], log) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help="YAML config (default: configs/tiny/pretrain.yaml)")
-    parser.add_argument("--model", default="tiny", choices=("tiny", "tiny-qwen2-audio"),
-                        help="which embedded model to pretrain (tiny-qwen2-audio: the previous default)")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="override config fields, e.g. epochs=8 word_sequences=8000 head.layers=2")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.model == "tiny-qwen2-audio":
-        from slufit.models.tiny_qwen2_audio import pretrain as legacy
-
-        return legacy.run(args)
     path = resolve_config(args.config) if args.config else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
     out = pretrain(load_config(path, args.overrides))
     print(out)
