@@ -159,7 +159,7 @@ def test_plan_of_the_study_grid_has_a_real_command_for_every_run(tmp_path, capsy
     for row, run in zip(rows, runs):
         command = shlex.split(row.split(maxsplit=3)[3])
         assert command[:3] == ["accelerate", "launch", "--config_file"] and command[4:6] == ["-m", "slufit.cli"]
-        assert Path(command[3]).resolve() == repo / "configs" / "accelerate" / "8gpu_ddp.yaml"
+        assert Path(command[3]).resolve() == (repo / "configs" / "accelerate" / "8gpu_ddp.yaml").resolve()
         assert command[6:8] == ["train", "--config"]
         config = yaml.safe_load(Path(command[8]).read_text())
         assert config["model"]["name"] == "qwen2-audio-7b-instruct" and config["scheme"]["name"] in (run.scheme, "text_only")

@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     from slufit.grid.plan import DEFAULT_ACCELERATE_CONFIG, parse_shard, plan
     from slufit.grid.spec import load_grid
 
-    accelerate_config = args.accelerate_config or (DEFAULT_ACCELERATE_CONFIG if args.launcher else None)
+    accelerate_config = (resolve_config(args.accelerate_config) if args.accelerate_config else
+                         DEFAULT_ACCELERATE_CONFIG if args.launcher else None)
     timeout = LOCK_TIMEOUT if args.lock_timeout is None else args.lock_timeout
     if timeout < 0:
         raise SlufitError("--lock-timeout must be >= 0 seconds")
