@@ -53,20 +53,21 @@ def corpus(root: Path, n: int, speech: int) -> list:
 
 
 def build(name: str, folder: Path, texts: list[str]) -> None:
-    from slufit.models.qwen2_audio import LALMAdapter
-    from slufit.models.testing_configs import tiny_qwen2_audio, tiny_qwen_omni_thinker, tiny_tokenizer
+    from slufit.models.lalm.adapter import LALMAdapter
+    from slufit.models.lalm.families import family_for
+    from slufit.models.lalm.testing import tiny_qwen2_audio, tiny_qwen_omni_thinker, tiny_tokenizer
 
     if name == "qwen2_audio":
         model, processor = tiny_qwen2_audio(tiny_tokenizer(texts, vocab_size=400), hidden=32, layers=1,
                                             audio_d_model=32, audio_layers=1, window_s=5)
-        adapter = LALMAdapter(model, processor.tokenizer, processor=processor)
+        adapter = LALMAdapter(model, processor.tokenizer, family=family_for(model), processor=processor)
     elif name == "qwen2_5_omni":
         model, fe, tokenizer = tiny_qwen_omni_thinker(tiny_tokenizer(texts, vocab_size=400), hidden=64, layers=1,
                                                       audio_d_model=32, audio_layers=1)
-        adapter = LALMAdapter(model, tokenizer, feature_extractor=fe)
+        adapter = LALMAdapter(model, tokenizer, family=family_for(model), feature_extractor=fe)
     else:
-        model, tokenizer, processor, fe = importlib.import_module(f"slufit.models.families.{name}").tiny(texts)
-        adapter = LALMAdapter(model, tokenizer, processor=processor, feature_extractor=fe)
+        model, tokenizer, processor, fe = importlib.import_module(f"slufit.models.lalm.{name}").tiny(texts)
+        adapter = LALMAdapter(model, tokenizer, family=family_for(model), processor=processor, feature_extractor=fe)
     adapter.save(folder)
 
 

@@ -5,7 +5,7 @@
     python benchmarks/gpu_families.py --smoke                  # scaled-down configs on the CPU: checks the script
 
 The sibling of gpu_qwen2_audio.py (same SLURP-like batches, same four runs, same step timing, tokens/s, peak
-memory and MFU accounting, imported from it), for two of the newer families (slufit.models.families):
+memory and MFU accounting, imported from it), for two of the newer families (slufit.models.lalm):
 - voxtral: VoxtralConfig()'s defaults are Voxtral-Mini-3B-2507's shapes (Whisper-large-v3 encoder, 32 x 1280;
   Llama decoder 30 x 3072, 8 kv heads, head_dim 128, vocabulary 131072), checked below; every clip costs
   375 audio tokens (one 30 s window);
@@ -32,15 +32,16 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gpu_qwen2_audio as base  # noqa: E402  (also routes the adapter's audio reading to in-memory waves)
 
-from slufit.models.qwen2_audio import LALMAdapter  # noqa: E402
+from slufit.models.lalm.adapter import LALMAdapter  # noqa: E402
+from slufit.models.lalm.families import family_for  # noqa: E402
 from slufit.target import format_target  # noqa: E402
 
 
 def build(family: str, smoke: bool, device: str, dtype: torch.dtype, texts: list[str]):
     """(model, tokenizer, processor, feature extractor) at full size (or scaled down with smoke)."""
-    from slufit.models.families import audio_flamingo3, voxtral
-    from slufit.models.families.common import family_tokenizer
-    from slufit.models.testing_configs import feature_extractor
+    from slufit.models.lalm import audio_flamingo3, voxtral
+    from slufit.models.lalm.common import family_tokenizer
+    from slufit.models.lalm.testing import feature_extractor
 
     module = voxtral if family == "voxtral" else audio_flamingo3
     end = "</s>" if family == "voxtral" else "<|im_end|>"
@@ -90,11 +91,11 @@ def run_family(family: str, args, device: str, dtype: torch.dtype, items) -> Non
     print(f"built {sum(p.numel() for p in model.parameters()) / 1e9:.2f} B parameters in {dtype} on {device} "
           f"in {time.perf_counter() - start:.0f} s")
     kwargs = dict(processor=processor, feature_extractor=fe)
-    sample = LALMAdapter(model, tokenizer, use_encoder_cache=False, **kwargs).collate(items[:args.batch_size])
+    sample = LALMAdapter(model, tokenizer, family=family_for(model), use_encoder_cache=False, **kwargs).collate(items[:args.batch_size])
     n_target = (sample["labels"] != -100).sum(1).float().mean().item()
     print(f"batch {args.batch_size}: {sample['input_ids'].shape[1]} tokens per row (padded), "
           f"{n_target:.0f} target tokens per row on average, audio window 30 s")
-    lora = LALMAdapter(model, tokenizer, lora={"r": 16, "alpha": 32, "dropout": 0.0}, use_encoder_cache=False,
+    lora = LALMAdapter(model, tokenizer, family=family_for(model), lora={"r": 16, "alpha": 32, "dropout": 0.0}, use_encoder_cache=False,
                        **kwargs)
     lora.set_trainable(audio_encoder=False, projector=False, language_model=True)
     base.measure(f"{family} 1. LoRA r=16, encoder run every step", lora, items, args, device, "adamw", False, False)
@@ -104,7 +105,7 @@ def run_family(family: str, args, device: str, dtype: torch.dtype, items) -> Non
     model = lora.module.net.unload()
     del lora
     gc.collect()
-    full = LALMAdapter(model, tokenizer, **kwargs)
+    full = LALMAdapter(model, tokenizer, family=family_for(model), **kwargs)
     full.set_trainable(audio_encoder=False, projector=True, language_model=True)
     base.measure(f"{family} 3. full FT of LM + projector, cached encoder", full, items, args, device, args.optim,
                  False, True)

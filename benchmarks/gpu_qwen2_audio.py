@@ -34,9 +34,10 @@ import torch
 
 from slufit.data.example import Entity, Example
 from slufit.models.base import SLUItem
-from slufit.models import qwen2_audio
-from slufit.models.qwen2_audio import LALMAdapter
-from slufit.models.testing_configs import feature_extractor, tiny_tokenizer
+from slufit.models.lalm import adapter as lalm_adapter
+from slufit.models.lalm.adapter import LALMAdapter
+from slufit.models.lalm.families import family_for
+from slufit.models.lalm.testing import feature_extractor, tiny_tokenizer
 from slufit.target import format_target
 
 # Dense bf16 peak (no sparsity), TFLOP/s.
@@ -81,7 +82,7 @@ def build_model(smoke: bool, device: str, dtype: torch.dtype, tokenizer):
 
 # Synthetic audio kept in memory (the GPU machine may lack soundfile): the adapter reads it from here.
 WAVES: dict[str, np.ndarray] = {}
-qwen2_audio.load_wave = lambda path: WAVES[str(path)]
+lalm_adapter.load_wave = lambda path: WAVES[str(path)]
 
 
 def slurp_like(n: int, rng: np.random.Generator, folder: Path) -> list[SLUItem]:
@@ -198,12 +199,12 @@ def main() -> None:
         model, processor = build_model(args.smoke, device, dtype, tokenizer)
         total = sum(p.numel() for p in model.parameters())
         print(f"built {total / 1e9:.2f} B parameters in {dtype} on {device} in {time.perf_counter() - start:.0f} s")
-        sample = LALMAdapter(model, tokenizer, processor=processor, use_encoder_cache=False).collate(items[:args.batch_size])
+        sample = LALMAdapter(model, tokenizer, family=family_for(model), processor=processor, use_encoder_cache=False).collate(items[:args.batch_size])
         n_target = (sample["labels"] != -100).sum(1).float().mean().item()
         print(f"batch {args.batch_size}: {sample['input_ids'].shape[1]} tokens per row (padded), "
               f"{n_target:.0f} target tokens per row on average, audio window 30 s")
 
-        lora = LALMAdapter(model, tokenizer, processor=processor, lora={"r": 16, "alpha": 32, "dropout": 0.0},
+        lora = LALMAdapter(model, tokenizer, family=family_for(model), processor=processor, lora={"r": 16, "alpha": 32, "dropout": 0.0},
                            use_encoder_cache=False)
         lora.set_trainable(audio_encoder=False, projector=False, language_model=True)
         measure("1. LoRA r=16, encoder run every step", lora, items, args, device, "adamw", False, False)
@@ -214,7 +215,7 @@ def main() -> None:
         del lora
         gc.collect()
 
-        full = LALMAdapter(model, tokenizer, processor=processor)
+        full = LALMAdapter(model, tokenizer, family=family_for(model), processor=processor)
         full.set_trainable(audio_encoder=False, projector=True, language_model=True)
         measure("3. full FT of LM + projector, cached encoder", full, items, args, device, args.optim, False, True)
         if not args.skip_full_model:

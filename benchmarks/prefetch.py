@@ -25,8 +25,9 @@ import torch
 import yaml
 
 from slufit.data.example import Entity, Example, Recording, write_examples
-from slufit.models.qwen2_audio import LALMAdapter
-from slufit.models.testing_configs import tiny_qwen2_audio, tiny_tokenizer
+from slufit.models.lalm.adapter import LALMAdapter
+from slufit.models.lalm.families import family_for
+from slufit.models.lalm.testing import tiny_qwen2_audio, tiny_tokenizer
 from slufit.target import format_target
 from slufit.train.config import load_config, resolve_paths
 from slufit.train.loop import train
@@ -80,7 +81,7 @@ def main() -> None:
         texts = [e.text for e in examples] + [format_target(e) for e in examples]
         hf, processor = tiny_qwen2_audio(tiny_tokenizer(texts, vocab_size=400), hidden=64, layers=1,
                                          audio_d_model=64, audio_layers=1, window_s=5)
-        LALMAdapter(hf, processor.tokenizer, processor=processor).save(root / "model")
+        LALMAdapter(hf, processor.tokenizer, family=family_for(hf), processor=processor).save(root / "model")
         results = {}
         for prefetch in (0, 2):
             results[prefetch] = run(root, root / "model", root / "train.jsonl", prefetch, args.epochs, args.batch)

@@ -24,8 +24,9 @@ import torch
 
 from slufit.data.example import Example
 from slufit.models.base import SLUItem
-from slufit.models.qwen2_audio import LALMAdapter
-from slufit.models.testing_configs import tiny_qwen2_audio, tiny_tokenizer
+from slufit.models.lalm.adapter import LALMAdapter
+from slufit.models.lalm.families import family_for
+from slufit.models.lalm.testing import tiny_qwen2_audio, tiny_tokenizer
 from slufit.target import format_target
 from train_steps import time_train_steps  # benchmarks/train_steps.py
 
@@ -77,7 +78,7 @@ def main() -> None:
         text = [SLUItem(e, "text") for e in exs]
         speech = [SLUItem(e, "speech", audio_path=p) for e, p in zip(exs, clips)]
         results = {}
-        adapter = LALMAdapter(model, tokenizer, processor=processor, use_encoder_cache=False)
+        adapter = LALMAdapter(model, tokenizer, family=family_for(model), processor=processor, use_encoder_cache=False)
         adapter.set_trainable(audio_encoder=False, projector=True, language_model=True)
         results["text"] = samples_per_second(adapter, text, args.batch_size, args.steps)
         results["speech, no cache"] = samples_per_second(adapter, speech, args.batch_size, args.steps)

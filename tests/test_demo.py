@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -51,11 +56,62 @@ def test_full_sizes_reach_every_run_config(tmp_path):
     assert sorted(c.scheme.target_speech_count for c in xl) == [0, FULL.target_speech]
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> dict[str, str]:
+    """slufit as a user installs it (a wheel, not editable), with no source tree in reach: the environment
+    of a process that imports that copy."""
+    root = tmp_path_factory.mktemp("installed")
+    # Built from a copy of what a source distribution holds (a build/ folder left in the checkout could
+    # carry stale modules into the wheel).
+    source = root / "source"
+    shutil.copytree(REPO / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    str(root / "wheel"), str(source)], check=True, capture_output=True)
+    wheel = next((root / "wheel").glob("slufit-*.whl"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(root / "site"),
+                    str(wheel)], check=True, capture_output=True)
+    env = {**os.environ, "PYTHONPATH": str(root / "site"), "TQDM_DISABLE": "1", "COLUMNS": "120"}
+    where = subprocess.run([sys.executable, "-c", "import slufit; print(slufit.__file__)"], env=env, check=True,
+                           capture_output=True, text=True, cwd=root).stdout.strip()
+    assert Path(where).is_relative_to(root / "site"), where
+    return env
+
+
+def slufit_installed(env: dict[str, str], cwd: Path, *args: str) -> str:
+    """Run the installed `slufit` in `cwd`; its output (it must succeed)."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run([sys.executable, "-m", "slufit.cli", *args], env=env, cwd=cwd, capture_output=True, text=True)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    return done.stdout
+
+
+def test_installed_package_lists_and_copies_its_configs(installed, tmp_path):
+    listed = slufit_installed(installed, tmp_path, "configs", "list")
+    for name in ("grids/demo-mono.yaml", "tiny/mix.yaml", "tiny/pretrain.yaml", "slurm/grid_array.sbatch"):
+        assert f"  {name}" in listed
+    slufit_installed(installed, tmp_path, "configs", "cp", "configs/tiny/mix.yaml", "my_mix.yaml")
+    slufit_installed(installed, tmp_path, "configs", "cp", "grids", "grids")
+    assert (tmp_path / "my_mix.yaml").read_text() == (REPO / "src/slufit/configs/tiny/mix.yaml").read_text()
+    assert (tmp_path / "grids" / "demo-mono.yaml").is_file()
+    # Never over a file the user has.
+    done = subprocess.run([sys.executable, "-m", "slufit.cli", "configs", "cp", "tiny/mix.yaml", "my_mix.yaml"],
+                          env=installed, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 2 and "my_mix.yaml: already exists" in done.stderr
+    # A packaged config is found by its name from any folder.
+    plan = slufit_installed(installed, tmp_path, "train", "--config", "configs/tiny/text_only.yaml", "--dry-run")
+    assert "stage 1 text_only: text=True speech=False" in plan
+
+
 @pytest.mark.slow
-def test_demo_quick_end_to_end(tmp_path, capsys):
+def test_demo_quick_end_to_end(installed, tmp_path, capsys):
+    """The quick demo from an installed wheel, run in a folder that is not the checkout."""
     out = tmp_path / "demo"
-    assert main(["demo", "--quick", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
+    printed = slufit_installed(installed, tmp_path, "demo", "--quick", "--out", str(out))
     for stage in ("1/5 corpus", "2/5 speech", "3/5 pretrain", "4a/5 grid demo-mono", "4b/5 grid demo-crosslingual",
                   "5/5 report"):
         assert stage in printed
@@ -93,15 +149,13 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
 
     # Again: every stage is cached or skipped.
     start = time.monotonic()
-    assert main(["demo", "--quick", "--out", str(out)]) == 0
-    again = capsys.readouterr().out
+    again = slufit_installed(installed, tmp_path, "demo", "--quick", "--out", str(out))
     assert "corpus done" in again and "(cached)" in again
     assert "3 done, 0 to resume, 0 new" in again
     assert time.monotonic() - start < 60
 
     # Interrupted after its last checkpoint but before summary.json: that run alone resumes.
     (mono / "mix-p100-s0-en-US" / "summary.json").unlink()
-    assert main(["demo", "--quick", "--out", str(out)]) == 0
-    resumed = capsys.readouterr().out
+    resumed = slufit_installed(installed, tmp_path, "demo", "--quick", "--out", str(out))
     assert "2 done, 1 to resume, 0 new" in resumed and "mix-p100-s0-en-US: resuming" in resumed
     assert (mono / "mix-p100-s0-en-US" / "summary.json").is_file()

@@ -163,3 +163,39 @@ def test_cli_dry_run_lists_runs(tmp_path, capsys):
     assert main(["grid", "--config", str(tmp_path / "g.yaml"), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "14 runs" in out and "curriculum-p100-s1-en-US: new" in out
+
+
+def test_extra_seeds_run_the_key_cells_again_after_every_other_run():
+    from slufit.grid.spec import grid_from_dict
+
+    base = {"schemes": ["text_only", "mix", "curriculum"], "fractions": [2, 5, 100], "seeds": [0], "locales": ["en-US"]}
+    before = [r.name for r in grid_from_dict(base).runs()]
+    grid = grid_from_dict({**base, "extra_seeds": {"seeds": [1, 2], "cells": {"text_only": [0], "mix": [2, 100]}}})
+    names = [r.name for r in grid.runs()]
+    assert names[:len(before)] == before, "existing runs keep their index"
+    assert names[len(before):] == ["text_only-p00-s1-en-US", "mix-p02-s1-en-US", "mix-p100-s1-en-US",
+                                   "text_only-p00-s2-en-US", "mix-p02-s2-en-US", "mix-p100-s2-en-US"]
+    assert grid_from_dict(grid.to_dict()).runs() == grid.runs()  # the report's copy of the grid reloads the same
+    for extra, message in (({"seeds": [1], "cells": {"curriculum": [50]}}, "curriculum: fraction"),
+                           ({"seeds": [1], "cells": {"ramp": [2]}}, "not in this grid's schemes"),
+                           ({"seeds": [1]}, "needs 'cells'")):
+        with pytest.raises(SlufitError, match=message):
+            grid_from_dict({**base, "extra_seeds": extra})
+
+
+def test_demo_key_seeds_add_seeds_to_the_verdicts_cells_only(tmp_path):
+    from slufit.demo import FULL, QUICK, demo_grid
+
+    mono = demo_grid("demo-mono", tmp_path, tmp_path / "data", tmp_path / "model", FULL, [0], key_seeds=3)
+    runs = mono.runs()
+    assert len(runs) == 9 + 2 * 4
+    seeds = {}
+    for r in runs:
+        seeds.setdefault((r.scheme, r.fraction), set()).add(r.seed)
+    assert {k for k, v in seeds.items() if v == {0, 1, 2}} == {("text_only", 0.0), ("mix", 2.0), ("mix", 5.0),
+                                                                ("mix", 100.0)}
+    assert all(v == {0} for k, v in seeds.items() if k[0] == "curriculum" or k == ("mix", 10.0))
+    xl = demo_grid("demo-crosslingual", tmp_path, tmp_path / "data", tmp_path / "model", FULL, [0], key_seeds=3)
+    assert {r.seed for r in xl.runs()} == {0}
+    quick = demo_grid("demo-mono", tmp_path, tmp_path / "data", tmp_path / "model", QUICK, [0], key_seeds=2)
+    assert sorted(r.name for r in quick.runs() if r.seed == 1) == ["mix-p100-s1-en-US", "text_only-p00-s1-en-US"]

@@ -26,7 +26,7 @@ from slufit.cli import main as cli_main
 from slufit.errors import SlufitError
 from slufit.grid.lock import LOCK_FILE, LOG_FILE, RunLock, read_lock
 from slufit.grid.plan import select_runs
-from slufit.grid.runner import run_grid
+from slufit.grid.runner import default_train_fn, run_grid
 from slufit.grid.spec import RunSpec, load_grid
 
 from test_grid_fixtures import write_run
@@ -159,7 +159,7 @@ def test_plan_of_the_study_grid_has_a_real_command_for_every_run(tmp_path, capsy
     for row, run in zip(rows, runs):
         command = shlex.split(row.split(maxsplit=3)[3])
         assert command[:3] == ["accelerate", "launch", "--config_file"] and command[4:6] == ["-m", "slufit.cli"]
-        assert Path(command[3]).resolve() == repo / "configs" / "accelerate" / "8gpu_fsdp.yaml"
+        assert Path(command[3]).resolve() == (repo / "configs" / "accelerate" / "8gpu_fsdp.yaml").resolve()
         assert command[6:8] == ["train", "--config"]
         config = yaml.safe_load(Path(command[8]).read_text())
         assert config["model"]["name"] == "qwen2-audio-7b-instruct" and config["scheme"]["name"] in (run.scheme, "text_only")
@@ -257,15 +257,17 @@ def test_sigkilled_worker_stale_lock_is_taken_over_and_the_run_ends_like_an_unin
     assert lock is not None and lock.pid == first.pid, "the killed worker left its lock"
     assert not (run_dir / "summary.json").exists()
 
-    # A worker with the default timeout (10 min) leaves the fresh-looking lock alone.
+    # A lock from another host with a fresh heartbeat is left alone (its worker may be alive there)...
+    foreign = json.loads((run_dir / LOCK_FILE).read_text())
+    (run_dir / LOCK_FILE).write_text(json.dumps({**foreign, "host": "another-node"}))
     grid = load_grid(grid_file, out=out)
     run_grid(grid, index=1, train_fn=lambda config, resume: pytest.fail("trained a locked run"), log=lambda line: None)
-    assert read_lock(run_dir) == lock
-
-    # Once the heartbeat is older than the timeout, the next worker takes the run over and resumes it.
-    while lock.age() <= 1.5:
-        time.sleep(0.1)
-    second = slufit("grid", "--config", str(grid_file), "--out", str(out), "--index", "1", "--lock-timeout", "1",
+    assert read_lock(run_dir).host == "another-node"
+    (run_dir / LOCK_FILE).write_text(json.dumps(foreign))
+    # ...but on this host the killed worker's pid is visibly gone: the next worker, with the default
+    # 10-minute timeout, takes the run over at once and resumes it.
+    assert read_lock(run_dir).holder_gone() and lock.age() < 600
+    second = slufit("grid", "--config", str(grid_file), "--out", str(out), "--index", "1",
                     log=tmp_path / "second.log")
     finish(second, tmp_path / "second.log")
     log = events(run_dir)
@@ -293,6 +295,35 @@ def test_sigkilled_worker_stale_lock_is_taken_over_and_the_run_ends_like_an_unin
     run_grid(grid, index=1, train_fn=lambda config, resume: pytest.fail("retrained a finished run"),
              log=lambda line: None, lock_timeout=0)
     assert len(events(run_dir)) == 3
+
+
+def test_a_damaged_checkpoint_fails_its_run_by_name_and_the_worker_goes_on(grid_file, tmp_path):
+    """A truncated checkpoint (a full disk, a copy cut short) fails that run in one line naming the file;
+    the worker records it in the run's grid log and trains the runs after it."""
+    out = tmp_path / "g"
+    first = slufit("grid", "--config", str(grid_file), "--out", str(out), "--index", "0", log=tmp_path / "first.log")
+    kill_at_step(first, out / RUNS[0], 2, signal.SIGKILL)
+    damaged = out / RUNS[0] / "checkpoints" / "last" / "model.safetensors"
+    damaged.write_bytes(damaged.read_bytes()[:1000])
+    grid = load_grid(grid_file, out=out)
+    lines, trained = [], []
+
+    def train_fn(config, resume):
+        trained.append(Path(config.run_dir).name)
+        if Path(config.run_dir).name == RUNS[0]:
+            return default_train_fn()(config, resume)
+        # The other runs: stand-ins that finish at once (this test is about the worker, not training).
+        Path(config.run_dir, "summary.json").write_text(json.dumps({"done": True}))
+
+    with pytest.raises(SlufitError, match=rf"1 run\(s\) failed .*{RUNS[0]}"):
+        run_grid(grid, shard=None, train_fn=train_fn, log=lines.append)
+    assert trained == RUNS, "the runs after the damaged one were not reached"
+    failure = [line for line in lines if "failed:" in line]
+    assert len(failure) == 1 and str(damaged) in failure[0] and RUNS[0] in failure[0], lines
+    last = events(out / RUNS[0])[-1]
+    assert last["event"] == "failed" and str(damaged) in last["reason"] and last["traceback"] is None
+    assert damaged.stat().st_size == 1000, "the damaged file is kept for the user to look at"
+    assert not (out / RUNS[0] / LOCK_FILE).exists()
 
 
 def test_sigterm_stops_a_worker_and_releases_its_lock(grid_file, tmp_path):

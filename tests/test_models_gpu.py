@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from slufit.data.example import Entity, Example
-from slufit.models import qwen2_audio
+from slufit.models.lalm import adapter as lalm_adapter
 from slufit.models.base import SLUItem
-from slufit.models.qwen2_audio import LALMAdapter
+from slufit.models.lalm.adapter import LALMAdapter
+from slufit.models.lalm.families import family_for
 from slufit.models.registry import default_dtype, load_model
-from slufit.models.testing_configs import tiny_qwen2_audio, tiny_tokenizer
+from slufit.models.lalm.testing import tiny_qwen2_audio, tiny_tokenizer
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 

@@ -56,11 +56,13 @@ def test_auto_dtype_per_device_and_lora_adapters_stay_fp32():
     assert load_dtype("auto", {"dtype": "float16"}, "cpu") == torch.float16  # a legacy model.options.dtype
     assert load_dtype("float32", {}, "cuda") == torch.float32
     # LoRA over a bf16 base: peft keeps the adapters in fp32.
-    from slufit.models.qwen2_audio import LALMAdapter
-    from slufit.models.testing_configs import tiny_qwen2_audio
+    from slufit.models.lalm.adapter import LALMAdapter
+    from slufit.models.lalm.families import family_for
+    from slufit.models.lalm.testing import tiny_qwen2_audio
 
     hf, processor = tiny_qwen2_audio(hidden=32, layers=1, audio_d_model=32, audio_layers=1)
-    model = LALMAdapter(hf.to(torch.bfloat16), processor.tokenizer, processor=processor, lora={"r": 4})
+    model = LALMAdapter(hf.to(torch.bfloat16), processor.tokenizer, family=family_for(hf), processor=processor,
+                        lora={"r": 4})
     dtypes = {("lora_" in n, p.dtype) for n, p in model.module.named_parameters()}
     assert dtypes == {(False, torch.bfloat16), (True, torch.float32)}
 

@@ -65,7 +65,8 @@ def test_report_numbers_equal_the_inputs(tmp_path):
 
 
 def test_regime_verdict_when_text_carries_over():
-    from slufit.grid.report import Cell, regime_verdict
+    from slufit.grid.regime import regime_verdict
+    from slufit.grid.report import Cell
 
     def cell(scheme, fraction, intent, slu):
         return Cell(scheme, fraction, [0], {"intent_acc": intent, "slu_f1": slu}, {}, 0, 1.0)

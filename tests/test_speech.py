@@ -190,3 +190,82 @@ def test_every_listed_locale_has_a_voice():
     from slufit.speech.espeak import engine
     for locale in VOICES:
         assert engine().synthesize("a b c", speakers(locale)[0].voice, 175, 50, 50).size > 1000, locale
+
+
+# ---- reproducible audio: the same text and speaker give the same bytes in any process and any order
+
+_SYNTH_IN_ORDER = """
+import hashlib, sys
+from slufit.speech.espeak import engine
+texts = sys.argv[1:]
+for text in texts:
+    for voice in ("en-us+f3", "en-us+whisper", "en-us+klatt2", "en-us"):
+        audio = engine().synthesize(text, voice, 165, 55, 40, seed=7)
+        print(text, voice, hashlib.sha256(audio.tobytes()).hexdigest())
+"""
+
+
+def _synth_hashes(*texts: str) -> dict[tuple[str, str], str]:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _SYNTH_IN_ORDER, *texts], capture_output=True, text=True, check=True)
+    hashes = {}
+    for line in out.stdout.splitlines():
+        *words, voice, digest = line.split(" ")
+        hashes[(" ".join(words), voice)] = digest
+    return hashes
+
+
+def test_espeak_audio_does_not_depend_on_the_process_or_what_was_said_before():
+    """espeak-ng's noise is seeded per process and its static state carries from one utterance to the next
+    (measured before the fix: breathy voices differed in every process, every voice after another utterance);
+    each utterance now gets a fresh engine and a fixed seed."""
+    a, b = "set an alarm for seven thirty", "play some jazz music please"
+    first = _synth_hashes(a, b)
+    second = _synth_hashes(b, a)  # another process, the other order
+    assert first == second
+    assert len(set(first.values())) == len(first), "every text and voice sounds different"
+
+
+def test_two_fresh_builds_of_corpus_and_speech_are_byte_identical(tmp_path):
+    """`slufit corpus` + `slufit speech synth` twice, in two folders with fresh caches: the same files."""
+    import hashlib
+
+    def build(folder: Path) -> dict[str, str]:
+        assert main(["corpus", "build", "--out", str(folder / "corpus"), "--locales", "en-US", "--train", "6", "--dev", "2",
+                     "--test", "4", "--pretrain", "2"]) == 0
+        assert main(["speech", "synth", "--data", str(folder / "corpus" / "en-US" / "test.jsonl"),
+                     "--out", str(folder / "speech"), "--speakers", "test", "--workers", "2"]) == 0
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts)
+        return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+    one, two = build(tmp_path / "one"), build(tmp_path / "two")
+    assert any(name.endswith(".flac") for name in one)
+    assert one == two
+
+
+# ---- the held-out engine (Flite, from the operating system: apt-get install flite)
+
+needs_flite = pytest.mark.skipif(__import__("shutil").which("flite") is None, reason="flite not installed")
+
+
+def test_flite_pool_is_english_only_and_disjoint_from_espeak_voices():
+    pool = speakers("en-US", "flite")
+    assert len(pool) == 8 and all(s.voice.startswith("flite:") for s in pool)
+    assert not {s.voice for s in pool} & {s.voice for split in ("train", "test", "unlabelled")
+                                           for s in speakers("en-US", split)}
+    with pytest.raises(SlufitError, match="English only"):
+        speakers("fr-FR", "flite")
+
+
+@needs_flite
+def test_flite_voices_a_test_set_reproducibly(tmp_path):
+    examples = [e for e in _examples() if e.locale == "en-US"]
+    a = synthesize_examples(examples, tmp_path / "a", speakers="flite", workers=2, progress=False)
+    b = synthesize_examples(examples, tmp_path / "b", speakers="flite", workers=1, progress=False)
+    for x, y in zip(a, b):
+        assert x.recordings[0].speaker.startswith("flite-en-US-")
+        audio, rate = sf.read(str(tmp_path / "a" / x.recordings[0].path))
+        assert rate == 16000 and 0.3 < len(audio) / rate < 5 and np.abs(audio).max() > 0.01
+        assert (tmp_path / "a" / x.recordings[0].path).read_bytes() == (tmp_path / "b" / y.recordings[0].path).read_bytes()

@@ -4,7 +4,7 @@ import pytest
 from transformers import Qwen2AudioProcessor, WhisperFeatureExtractor
 
 from slufit.errors import SlufitError
-from slufit.models.tokenizer import SPECIAL_TOKENS, build_tokenizer
+from slufit.models.lalm.tokenizer import SPECIAL_TOKENS, build_tokenizer
 
 TEXTS = ["wake me up at seven am", "what is the weather in paris", '{"scenario": "alarm", "action": "set"}'] * 10
 

@@ -71,7 +71,7 @@ def dist(tmp_path_factory):
 
 def _transformers_folder(folder: Path) -> Path:
     """The tiny Qwen2-Audio as a plain transformers folder (what a hub download gives), for LoRA runs."""
-    from slufit.models.testing_configs import tiny_qwen2_audio, tiny_tokenizer
+    from slufit.models.lalm.testing import tiny_qwen2_audio, tiny_tokenizer
     from slufit.target import format_target, instruction
     from test_train_support import make_examples
 
@@ -104,7 +104,9 @@ def _launch(accelerate_config: str, *args: str, env: dict | None = None) -> subp
 
 def _finish(proc: subprocess.Popen, timeout: int = 240) -> str:
     out = proc.communicate(timeout=timeout)[0]
-    assert proc.returncode == 0, out[-4000:]
+    if proc.returncode:  # the first rank's error, not only the peer's "connection closed"
+        errors = [line for line in out.splitlines() if "Error" in line and "error_file" not in line]
+        assert False, "\n".join(errors[:6]) + "\n" + out[-3000:]
     assert "Traceback" not in out, out[-4000:]  # no rank died in teardown either
     return out
 

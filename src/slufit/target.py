@@ -22,6 +22,8 @@ INSTRUCTION_TRANSCRIPT_FIRST = (
     '{"transcript": ..., "scenario": ..., "action": ..., "entities": [{"type": ..., "filler": ...}]} '
     "using SLURP labels and lowercase fillers."
 )
+# Speech -> transcript (rehearsal items: slufit.models.lalm.adapter.LALMAdapter.collate_rehearsal).
+TRANSCRIBE = "Write down what the user said."
 
 
 def instruction(transcript_first: bool = False) -> str:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from slufit.resources import resolve_config
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", nargs="?", choices=["run", "plan", "report"], default="run",
@@ -58,11 +60,13 @@ def run(args: argparse.Namespace) -> int:
     from slufit.grid.plan import DEFAULT_ACCELERATE_CONFIG, parse_shard, plan
     from slufit.grid.spec import load_grid
 
-    accelerate_config = args.accelerate_config or (DEFAULT_ACCELERATE_CONFIG if args.launcher else None)
+    accelerate_config = (resolve_config(args.accelerate_config) if args.accelerate_config else
+                         DEFAULT_ACCELERATE_CONFIG if args.launcher else None)
     timeout = LOCK_TIMEOUT if args.lock_timeout is None else args.lock_timeout
     if timeout < 0:
         raise SlufitError("--lock-timeout must be >= 0 seconds")
     shard = parse_shard(args.shard) if args.shard else None
+    args.config = resolve_config(args.config)
     grid = load_grid(args.config, out=args.out)
     if args.action == "plan":
         if shard or args.index is not None or args.dry_run:

@@ -13,6 +13,10 @@ trains a run only while it holds `RUN_DIR/lock.json`:
   overwrite) a lock another worker has taken meanwhile.
 - A lock whose heartbeat is older than `timeout` belongs to a dead worker (SIGKILL, out of memory,
   node failure): the next worker takes it over, and the run resumes from its last checkpoint.
+  A lock taken on this very host whose process is visibly gone (no such pid, or a zombie) is
+  stale at once: waiting for the heartbeat to age would only idle the next worker. (This trusts
+  the hostname: two containers that share a hostname but not a pid namespace must not share a
+  grid folder; a reused pid only makes the next worker wait for the timeout, as before.)
   Taking over is exclusive too: the taker first creates `lock.takeover-<stale lock's token>`,
   which only one worker can do for a given stale lock; these markers stay, as a record.
 - Released (removed) when the worker stops, normally or on Ctrl-C / SIGTERM.
@@ -75,15 +79,36 @@ class LockInfo:
         """Seconds since the last heartbeat."""
         return (time.time() if now is None else now) - self.heartbeat
 
+    def holder_gone(self) -> bool:
+        """True when the lock was taken on this host and its process no longer runs."""
+        return self.pid > 0 and self.host == socket.gethostname() and not _process_alive(self.pid)
+
     def stale(self, timeout: float, now: float | None = None) -> bool:
-        return self.age(now) > timeout
+        return self.age(now) > timeout or self.holder_gone()
 
     def describe(self, timeout: float = LOCK_TIMEOUT, now: float | None = None) -> str:
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.start))
         text = f"locked by {self.host}:{self.pid} since {since}"
-        if self.stale(timeout, now):
+        if self.holder_gone():
+            text += f" (stale: process {self.pid} is gone; the next worker takes it over)"
+        elif self.stale(timeout, now):
             text += f" (stale: heartbeat {self.age(now):.0f} s ago; the next worker takes it over)"
         return text
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether `pid` names a running (not zombie) process of this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    try:  # a killed child its parent has not reaped yet still answers signal 0
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def read_lock(run_dir: Path) -> LockInfo | None:

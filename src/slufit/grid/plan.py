@@ -21,9 +21,10 @@ from slufit.errors import SlufitError
 from slufit.files import atomic_open, write_json
 from slufit.grid.lock import LOCK_TIMEOUT, describe_state, run_state
 from slufit.grid.spec import RUN_FILE, GridSpec, RunSpec
+from slufit.resources import configs_root
 
-CONFIGS = Path(__file__).resolve().parents[3] / "configs"  # the source checkout's configs/
-# `--launcher accelerate` without `--accelerate-config`: one node, 8 GPUs, DDP.
+CONFIGS = configs_root()  # the packaged configs (slufit.resources)
+# `--launcher accelerate` without `--accelerate-config`: one node, 8 GPUs, FSDP2 (the study's full fine-tuning).
 DEFAULT_ACCELERATE_CONFIG = CONFIGS / "accelerate" / "8gpu_fsdp.yaml"
 SBATCH = CONFIGS / "slurm" / "grid_array.sbatch"
 

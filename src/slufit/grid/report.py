@@ -30,6 +30,7 @@ import yaml
 from slufit.errors import SlufitError
 from slufit.files import atomic_open, read_json
 from slufit.grid import plots
+from slufit.grid.regime import ShareInterval, regime_verdict, share_bootstrap
 from slufit.grid.results import (EvalScores, RunResult, gather, gold_examples, load_predictions, primary_eval, rows,
                                  write_csv)
 
@@ -237,7 +238,7 @@ def _p(value: float | None) -> str:
 # --- the reference study ---------------------------------------------------------------------------------------
 
 
-def reference_section(cells: list[Cell], reference_scheme: str) -> list[str]:
+def reference_section(cells: list[Cell], reference_scheme: str, interval: ShareInterval | None = None) -> list[str]:
     """The study's SLURP figures beside ours, both as raw numbers and as shares of their own 100 % figure,
     and the gap between the two shares: where it is near 0 the embedded model reproduces the study's shape."""
     ours = {(c.scheme, c.fraction): c for c in cells}
@@ -264,49 +265,8 @@ def reference_section(cells: list[Cell], reference_scheme: str) -> list[str]:
         )
     lines += ["", "Share gap: our share of the 100 % SLU-F1 minus the study's; negative where limited speech "
               "costs the embedded model more than it cost Qwen2-Audio-7B."]
-    verdict = regime_verdict(cells, reference_scheme)
+    verdict = regime_verdict(cells, reference_scheme, interval)
     return lines + (["", verdict] if verdict else [])
-
-
-# The study's regime, as shares of the 100 %-speech figures (issue 11's targets): text-only fine-tuning keeps
-# at least this share of the intent accuracy, and the best scheme at 2 % and 5 % speech this share of SLU-F1.
-REGIME_TEXT_ONLY_INTENT = 80.0
-REGIME_LOW_SPEECH_SLU = 90.0
-REGIME_FRACTIONS = (2.0, 5.0)
-
-
-def regime_verdict(cells: list[Cell], reference_scheme: str) -> str | None:
-    """One sentence: is the model in the study's regime (a pretrained LALM whose text-only fine-tuning carries
-    over to speech: the study's text-only row keeps 94.9 % of the 100 % intent accuracy, curriculum at 2 % and
-    5 % keep 95.6 % and 97.4 % of its SLU-F1)? None without a 100 % reference."""
-    full = reference_cell(cells, reference_scheme)
-    if full is None:
-        return None
-    if not full.mean["intent_acc"] or not full.mean["slu_f1"]:
-        return (f"**Regime:** not measurable: the 100 %-speech reference scores intent accuracy "
-                f"{fmt(full.mean['intent_acc'])} % and SLU-F1 {fmt(full.mean['slu_f1'])} %, so fine-tuning did not "
-                f"learn the task at these sizes (docs/embedded_regime.md).")
-    checks, parts = [], []
-    text = next((c for c in cells if c.scheme == "text_only"), None)
-    if text is not None and text.mean["intent_acc"] is not None:
-        value = 100 * text.mean["intent_acc"] / full.mean["intent_acc"]
-        checks.append(value >= REGIME_TEXT_ONLY_INTENT)
-        parts.append(f"text-only reaches {value:.1f} % of the 100 %-speech intent accuracy "
-                     f"(target >= {REGIME_TEXT_ONLY_INTENT:g} %; the study: {100 * 83.60 / 88.13:.1f} %)")
-    for fraction in REGIME_FRACTIONS:
-        at = [c for c in cells if c.fraction == fraction and c.scheme != "text_only" and c.mean["slu_f1"] is not None]
-        if not at:
-            continue
-        best = max(at, key=lambda c: c.mean["slu_f1"])
-        value = 100 * best.mean["slu_f1"] / full.mean["slu_f1"]
-        checks.append(value >= REGIME_LOW_SPEECH_SLU)
-        parts.append(f"at {fraction:g} % speech the best scheme ({ROW_LABELS.get(best.scheme, best.scheme)}) reaches "
-                     f"{value:.1f} % of the 100 %-speech SLU-F1 (target >= {REGIME_LOW_SPEECH_SLU:g} %)")
-    if not checks:
-        return None
-    regime = ("reproduced: text learnt by fine-tuning carries over to speech, as in a pretrained LALM"
-              if all(checks) else "not reproduced on every count")
-    return f"**Regime:** {regime}: " + "; ".join(parts) + "."
 
 
 # --- the whole report ------------------------------------------------------------------------------------------
@@ -445,7 +405,9 @@ def build_report(grid_dir: str | os.PathLike, eval_name: str | None = None, refe
                   "SLURP test intent accuracy and SLU-F1. Absolute numbers are not comparable across models and "
                   "data, so each row is also shown as a share of its own 100 %-speech figure: where the shares "
                   f"agree, the embedded model reproduces the study's shape. Ours: {_condition_title(key)}, "
-                  f"`{eval_name}`.", "", *reference_section(all_cells[key], reference_scheme), ""]
+                  f"`{eval_name}`.", "",
+                  *reference_section(all_cells[key], reference_scheme, share_bootstrap(by_condition[key], eval_name)),
+                  ""]
 
     lines += ["## Reproduction", ""]
     seeds = sorted({r.run.seed for r in results})

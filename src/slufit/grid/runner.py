@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
@@ -30,7 +31,7 @@ import yaml
 
 from slufit.errors import SlufitError
 from slufit.files import atomic_open
-from slufit.grid.lock import LOCK_TIMEOUT, RunLock, log_event, read_lock, run_state
+from slufit.grid.lock import LOCK_TIMEOUT, LOG_FILE, RunLock, log_event, read_lock, run_state
 from slufit.grid.plan import check_accelerate_config, select_runs, train_command, write_run_files
 from slufit.grid.report import GRID_FILE, build_report
 from slufit.grid.spec import GridSpec, RunSpec
@@ -167,7 +168,7 @@ def run_grid(grid: GridSpec, eval_name: str | None = None, dry_run: bool = False
     write_grid_file(grid)
     if accelerate_config is None:
         train_fn = train_fn or default_train_fn()
-    busy = []
+    busy, failed = [], []
     with _sigterm_as_interrupt():
         for position, (_, run) in enumerate(chosen, start=1):
             tag = f"[{position}/{len(chosen)}] {run.name}"
@@ -183,12 +184,20 @@ def run_grid(grid: GridSpec, eval_name: str | None = None, dry_run: bool = False
                 continue
             try:
                 _train_locked(grid, run, run_dir, lock, tag, train_fn, accelerate_config, lock_timeout, log)
+            except Exception as err:  # noqa: BLE001 - one broken run must not stop the runs after it
+                if lock.lost:
+                    raise
+                log(f"{tag}: failed: {err}")
+                failed.append(run.name)
             finally:
                 lock.release()
     if busy:
         log(f"{len(busy)} run(s) held by other workers, not waited for: {', '.join(busy)}")
     report = _report(grid, eval_name)
     log(f"report: {report}" if report else "report: no finished run yet")
+    if failed:
+        raise SlufitError(f"{len(failed)} run(s) failed (the reason is the last line of each run's {LOG_FILE}): "
+                          + ", ".join(str(grid.out / name) for name in failed))
     return report
 
 
@@ -220,7 +229,12 @@ def _train_locked(grid: GridSpec, run: RunSpec, run_dir: Path, lock: RunLock, ta
     except BaseException as err:
         if lock.lost:  # the log is the new holder's now
             raise _lost(run_dir, lock_timeout) from None
-        log_event(run_dir, "stopped", reason=f"{type(err).__name__}: {err}")
+        if isinstance(err, Exception):
+            # A bug keeps its traceback in the log; a SlufitError's message says it all.
+            trace = None if isinstance(err, SlufitError) else traceback.format_exc()
+            log_event(run_dir, "failed", reason=f"{type(err).__name__}: {err}", traceback=trace)
+        else:
+            log_event(run_dir, "stopped", reason=f"{type(err).__name__}: {err}")
         raise
     if lock.lost:
         raise _lost(run_dir, lock_timeout)

@@ -17,6 +17,9 @@ copied in and gathered by name.
     schemes: [text_only, mix, curriculum]
     fractions: [0, 2, 5, 10, 100]        # percent of training utterances with speech
     seeds: [0]
+    extra_seeds:                         # optional: more seeds for the cells a verdict rests on
+      seeds: [1, 2]
+      cells: {text_only: [0], mix: [2, 5, 100]}   # scheme -> fractions
     locales: [en-US]
     report: {eval: test, reference: mix}
 
@@ -26,6 +29,12 @@ speech schemes skip 0 %. A cross-lingual grid replaces `locales` with
 `crosslingual: {pairs: [{source: fr-FR, target: en-US}], target_speech: [0, 16]}`:
 source-language speech (at each fraction) and text, target-language text, and
 `target_speech` target-language speech examples.
+
+`extra_seeds` runs the listed cells (scheme and fraction) with more seeds while the rest keep
+`seeds`: a grid's verdicts rest on a few cells (text-only and mixing at 2, 5 and 100 % for the
+study's regime), and one seed cannot carry them (2-4 SLU-F1 points between seeds on the demo),
+but tripling every run is rarely affordable. Those runs come after all the others, so adding
+extra seeds to a grid leaves the index of every existing run as it was.
 """
 
 from __future__ import annotations
@@ -113,6 +122,9 @@ class GridSpec:
     report_eval: str | None = None
     reference_scheme: str = "mix"
     source_file: Path | None = None
+    # More seeds for some cells: (seeds, {scheme: [fractions]}).
+    extra_seeds: list[int] = field(default_factory=list)
+    extra_cells: dict[str, list[float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         where = f"{self.source_file}: " if self.source_file else ""
@@ -131,6 +143,18 @@ class GridSpec:
                 raise SlufitError(f"{where}locale must look like 'en-US', got {loc!r}")
         if any(n < 0 for n in self.target_speech):
             raise SlufitError(f"{where}crosslingual.target_speech counts must be >= 0")
+        unknown = sorted(set(self.extra_cells) - set(self.schemes))
+        if unknown:
+            raise SlufitError(f"{where}extra_seeds.cells: scheme(s) {', '.join(unknown)} not in this grid's schemes")
+        for scheme, fractions in self.extra_cells.items():
+            allowed = [0.0] if scheme == "text_only" else self.fractions
+            missing = [f for f in fractions if float(f) not in allowed]
+            if missing:
+                raise SlufitError(f"{where}extra_seeds.cells.{scheme}: fraction(s) {', '.join(f'{f:g}' for f in missing)} "
+                                  f"not in this grid (text_only runs at 0; others at: "
+                                  f"{', '.join(f'{f:g}' for f in self.fractions)})")
+        if self.extra_seeds and not self.extra_cells:
+            raise SlufitError(f"{where}extra_seeds needs 'cells' (scheme -> fractions) as well as 'seeds'")
 
     @property
     def crosslingual(self) -> bool:
@@ -146,6 +170,10 @@ class GridSpec:
         for (source, target, tspeech), scheme, seed in itertools.product(points, self.schemes, self.seeds):
             fractions = [0.0] if scheme == "text_only" else [f for f in self.fractions if f > 0]
             for fraction in fractions:
+                out.append(RunSpec(scheme, float(fraction), int(seed), target, source, tspeech))
+        # The extra seeds last: existing runs keep their index (a Slurm array already planned stays valid).
+        for (source, target, tspeech), seed, scheme in itertools.product(points, self.extra_seeds, self.schemes):
+            for fraction in self.extra_cells.get(scheme, []):
                 out.append(RunSpec(scheme, float(fraction), int(seed), target, source, tspeech))
         seen: set[str] = set()
         return [r for r in out if not (r.name in seen or seen.add(r.name))]
@@ -167,6 +195,8 @@ class GridSpec:
                         "overrides": self.train_overrides}
         out["data"] = self.data
         out["report"] = {"eval": self.report_eval, "reference": self.reference_scheme}
+        if self.extra_seeds:
+            out["extra_seeds"] = {"seeds": self.extra_seeds, "cells": self.extra_cells}
         return out
 
 
@@ -182,7 +212,8 @@ def load_grid(path: str | os.PathLike, out: str | os.PathLike | None = None) -> 
     return grid_from_dict(raw, source_file=path, out=out)
 
 
-_KEYS = {"name", "out", "train", "data", "schemes", "fractions", "seeds", "locales", "crosslingual", "report"}
+_KEYS = {"name", "out", "train", "data", "schemes", "fractions", "seeds", "extra_seeds", "locales", "crosslingual",
+         "report"}
 
 
 def grid_from_dict(raw: Any, source_file: Path | None = None, out: str | os.PathLike | None = None) -> GridSpec:
@@ -195,6 +226,7 @@ def grid_from_dict(raw: Any, source_file: Path | None = None, out: str | os.Path
     train = raw.get("train") or {}
     cross = raw.get("crosslingual") or {}
     report = raw.get("report") or {}
+    extra = raw.get("extra_seeds") or {}
     try:
         train_config = None if train.get("config") is None else Path(train["config"])
         out_dir = Path(out if out is not None else raw.get("out", f"runs/{raw.get('name', 'grid')}"))
@@ -213,6 +245,8 @@ def grid_from_dict(raw: Any, source_file: Path | None = None, out: str | os.Path
             report_eval=report.get("eval"),
             reference_scheme=str(report.get("reference", "mix")),
             source_file=source_file,
+            extra_seeds=[int(s) for s in _as_list(extra.get("seeds", []))],
+            extra_cells={str(k): [float(f) for f in _as_list(v)] for k, v in (extra.get("cells") or {}).items()},
         )
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise SlufitError(f"{where}malformed grid config ({type(err).__name__}: {err})") from None

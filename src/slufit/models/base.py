@@ -36,7 +36,8 @@ class SLUItem:
 
 @runtime_checkable
 class SLUModel(Protocol):
-    """An LALM fine-tuned for SLU. Implementations: slufit.models.qwen2_audio (and the tiny default)."""
+    """An LALM fine-tuned for SLU. Implementations: slufit.models.lalm.adapter (every transformers LALM family) and
+    slufit.models.bridge.model (the tiny default)."""
 
     # The torch module that holds every parameter: what the optimizer and accelerate see.
     module: torch.nn.Module

@@ -11,19 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 
-# What the registry cannot say about the two original families (slufit.models.qwen2_audio, qwen_omni).
-_ORIGINAL = {
-    "qwen2-audio-7b-instruct": ("qwen2-audio", "8.4B (measured: benchmarks/gpu_qwen2_audio.py)", 30.0),
-    "qwen2-audio-7b": ("qwen2-audio", "8.4B", 30.0),
-    "qwen2.5-omni-7b": ("qwen2.5-omni-thinker", "7B decoder + encoders (thinker)", 30.0),
-    "qwen2.5-omni-3b": ("qwen2.5-omni-thinker", "3B decoder + encoders (thinker)", 30.0),
-    "tiny-qwen2-audio": ("qwen2-audio", "8.1M (Whisper tiny.en encoder + 2-layer LM)", 5.0),
-}
 # The embedded default is not a transformers LALM class: the CTC-bridge model (slufit.models.bridge).
 _BRIDGE = {"name": "tiny", "family": "ctc-bridge", "class": "Qwen2ForCausalLM over a CTC bridge",
            "size": "1.4M LM (demo: 0.9M) + 1.36M CTC head + 8.2M frozen ears", "window_s": 5.0,
-           "encoder_cache": True, "options": ["simulate_text", "simulate_scale", "simulate_context", "simulate_words",
-                                              "speech_readings", "lm_sizes", "encoder_cache_dir", "device", "dtype"]}
+           "encoder_cache": True, "builtin_adapter": "-",
+           "options": ["simulate_text", "simulate_scale", "simulate_context", "simulate_words",
+                       "speech_readings", "lm_sizes", "encoder_cache_dir", "device", "dtype"]}
 _COMMON_OPTIONS = ["lora", "dtype", "device", "gradient_checkpointing", "transcript_first", "attn_implementation"]
 
 
@@ -33,32 +26,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def describe() -> list[dict]:
     """One row per registered name: name, hub (id or builder), family, class, size, window_s, cache, options."""
-    from slufit.models import families
-    from slufit.models.qwen2_audio import FAMILIES, register_families
+    from slufit.models.lalm import families
     from slufit.models.registry import MODELS
 
-    register_families()
     rows = []
     for name, hub in MODELS.items():
         if name == _BRIDGE["name"]:
             rows.append({**_BRIDGE, "hub": hub})
             continue
-        family_name, size, window = None, None, None
-        for module in families.MODULES.values():
-            if name in module.MODELS:
-                family_name, size = module.FAMILY.name, module.SIZES.get(name)
-                window = getattr(module, "MAX_SECONDS", None) or _window_of(module)
-        if name in _ORIGINAL:
-            family_name, size, window = _ORIGINAL[name]
-        family = FAMILIES.get(family_name)
+        module = families.module_of(name)
+        family = module.FAMILY if module is not None else None
         options = list(_COMMON_OPTIONS)
         if family is not None and family.cacheable:
             options += ["use_encoder_cache", "encoder_cache_dir"]
-        rows.append({"name": name, "hub": hub, "family": family_name or "-",
-                     "class": family.model_class if family else "-", "size": size or "-",
-                     "window_s": window, "encoder_cache": bool(family and family.cacheable),
+        rows.append({"name": name, "hub": hub, "family": family.name if family else "-",
+                     "class": family.model_class if family else "-",
+                     "size": module.SIZES.get(name, "-") if module else "-",
+                     "window_s": (getattr(module, "MAX_SECONDS", None) or _window_of(module)) if module else None,
+                     "encoder_cache": bool(family and family.cacheable),
+                     "builtin_adapter": _builtin_adapter(family),
                      "options": options if family else ["see docs/models.md"]})
     return rows
+
+
+def _builtin_adapter(family) -> str:
+    """The checkpoint's own audio adapter, which slufit loads and keeps on for speech batches only."""
+    if family is None or family.audio_adapter is None:
+        return "-"
+    subfolder = family.audio_adapter[1]
+    return f"{subfolder or 'audio LoRA'} (loaded; on for speech only)"
 
 
 def _window_of(module) -> float | None:
@@ -72,9 +68,10 @@ def run(args: argparse.Namespace) -> int:
         for row in rows:
             print(json.dumps(row))
         return 0
-    header = ("name", "hub id", "family", "size (nominal)", "audio window", "encoder cache")
+    header = ("name", "hub id", "family", "size (nominal)", "audio window", "encoder cache", "built-in adapter")
     table = [header] + [(r["name"], r["hub"], r["family"], r["size"],
-                         "-" if r["window_s"] is None else f"{r['window_s']:g} s", "yes" if r["encoder_cache"] else "no")
+                         "-" if r["window_s"] is None else f"{r['window_s']:g} s", "yes" if r["encoder_cache"] else "no",
+                         r.get("builtin_adapter", "-"))
                         for r in rows]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
     for row in table:

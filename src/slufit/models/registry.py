@@ -4,7 +4,6 @@
     load_model("runs/mix-5/model")                           # a model saved by a slufit run
     load_model("/models/Qwen2-Audio-7B-Instruct")            # a transformers folder
     load_model("tiny")                                       # the embedded default (its bridge trained and cached on first use)
-    load_model("tiny-qwen2-audio")                           # the previous embedded default (docs/embedded_regime.md)
 """
 
 from __future__ import annotations
@@ -15,35 +14,11 @@ from typing import Any
 import torch
 
 from slufit.errors import SlufitError
+from slufit.models.lalm import families
 
-# name -> hub id, or "module:function" returning the folder of a transformers model.
-MODELS: dict[str, str] = {
-    "qwen2-audio-7b-instruct": "Qwen/Qwen2-Audio-7B-Instruct",
-    "qwen2-audio-7b": "Qwen/Qwen2-Audio-7B",
-    "qwen2.5-omni-7b": "Qwen/Qwen2.5-Omni-7B",
-    "qwen2.5-omni-3b": "Qwen/Qwen2.5-Omni-3B",
-    "tiny": "slufit.models.registry:tiny_folder",
-    "tiny-qwen2-audio": "slufit.models.registry:tiny_qwen2_audio_folder",
-}
-
-# Parts a known model never trains, whatever the scheme asks: the previous tiny default keeps its
-# Whisper-initialised encoder frozen (DESIGN.md), so its outputs are always cached. (The `tiny` bridge
-# freezes its ears and CTC head itself: slufit.models.bridge.model.)
-ALWAYS_FROZEN: dict[str, tuple[str, ...]] = {"tiny-qwen2-audio": ("audio_encoder",)}
-
-# transformers model_type -> how the adapter reads it.
-_MODEL_TYPES = {"qwen2_audio": "qwen2-audio", "qwen2_5_omni": "qwen2.5-omni", "qwen2_5_omni_thinker": "qwen2.5-omni"}
-
-# The newer families (slufit.models.families, one module each): name -> hub id.
-MODELS.update({
-    "voxtral-mini-3b": "mistralai/Voxtral-Mini-3B-2507",
-    "voxtral-small-24b": "mistralai/Voxtral-Small-24B-2507",
-    "granite-speech-3.3-2b": "ibm-granite/granite-speech-3.3-2b",
-    "granite-speech-3.3-8b": "ibm-granite/granite-speech-3.3-8b",
-    "audio-flamingo-3": "nvidia/audio-flamingo-3-hf",
-    "qwen3-omni-30b-a3b": "Qwen/Qwen3-Omni-30B-A3B-Instruct",
-    "phi-4-multimodal": "microsoft/Phi-4-multimodal-instruct",
-})
+# name -> hub id, or "module:function" returning the folder of a model: the embedded default, then each LALM
+# family's hub ids (slufit.models.lalm.families, one module per family).
+MODELS: dict[str, str] = {"tiny": "slufit.models.registry:tiny_folder", **families.MODELS}
 
 
 def tiny_folder(cache_dir: str | None = None) -> Path:
@@ -54,14 +29,6 @@ def tiny_folder(cache_dir: str | None = None) -> Path:
     if cache_dir is not None:
         config.cache_dir = cache_dir
     return Path(pretrain(config))
-
-
-def tiny_qwen2_audio_folder(cache_dir: str | None = None) -> Path:
-    """The previous tiny default's transformers folder (pretrained here on first use, then cached)."""
-    from slufit.models.tiny_qwen2_audio.pretrain import PretrainConfig, pretrain
-
-    config = PretrainConfig() if cache_dir is None else PretrainConfig(cache_dir=cache_dir)
-    return Path(pretrain(config)) / "model"
 
 
 def default_dtype(device: str | torch.device | None) -> torch.dtype:
@@ -79,7 +46,7 @@ def load_model(name_or_path: str | Path, lora: dict | None = None, dtype: torch.
     """An SLUModel for a known name (`MODELS`), a folder saved by slufit or transformers, or a hub id.
 
     lora: None for full fine-tuning, or LoRA options {"r", "alpha", "dropout", "target_modules"}
-        (defaults in slufit.models.qwen2_audio.LORA_DEFAULTS; target_modules a regex or a list).
+        (defaults in slufit.models.lalm.adapter.LORA_DEFAULTS; target_modules a regex or a list).
     dtype: torch dtype or its name; default bf16 on CUDA, float32 on CPU.
     device: where the model goes ("cuda", "cpu", ...); default stays on the CPU.
     transcript_first: the target starts with the transcript (slufit.target).
@@ -92,7 +59,7 @@ def load_model(name_or_path: str | Path, lora: dict | None = None, dtype: torch.
         words that take one of the head's real readings of them, whether the stage's speech items add their
         readings, the LM's sizes.
     """
-    from slufit.models.qwen2_audio import LALMAdapter, MODEL_INFO, load_saved
+    from slufit.models.lalm.adapter import MODEL_INFO, LALMAdapter
 
     if isinstance(dtype, str):
         if not isinstance(getattr(torch, dtype, None), torch.dtype):
@@ -126,24 +93,23 @@ def load_model(name_or_path: str | Path, lora: dict | None = None, dtype: torch.
     if (path / MODEL_INFO).is_file():  # saved by slufit
         if lora is not None:
             raise SlufitError(f"{path}: a saved slufit model keeps its own LoRA setting; do not pass lora")
-        adapter = load_saved(path, device=device, dtype=dtype, **options)
+        adapter = families.load_saved(path, device=device, dtype=dtype, **options)
     else:
-        model, tokenizer, processor, feature_extractor = _from_pretrained(
+        family, model, tokenizer, processor, feature_extractor = _from_pretrained(
             source, dtype, trust_remote_code, attn_implementation)
         if device is not None:
             model.to(device)
         base = str(path.resolve()) if path.is_dir() else source
-        adapter = LALMAdapter(model, tokenizer, processor=processor, feature_extractor=feature_extractor,
-                              lora=lora, base_name=base, always_frozen=ALWAYS_FROZEN.get(name, ()), **options)
+        adapter = LALMAdapter(model, tokenizer, family=family, processor=processor,
+                              feature_extractor=feature_extractor, lora=lora, base_name=base, **options)
     if gradient_checkpointing:
         adapter.enable_gradient_checkpointing()
     return adapter
 
 
 def _from_pretrained(source: str, dtype: torch.dtype, trust_remote_code: bool, attn_implementation: str):
-    """(model, tokenizer, processor or None, feature extractor) from a transformers folder or hub id."""
-    import transformers
-    from transformers import AutoConfig, AutoFeatureExtractor, AutoTokenizer
+    """(family, model, tokenizer, processor or None, feature extractor) from a transformers folder or hub id."""
+    from transformers import AutoConfig
 
     try:
         config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
@@ -151,33 +117,8 @@ def _from_pretrained(source: str, dtype: torch.dtype, trust_remote_code: bool, a
         known = ", ".join(MODELS)
         raise SlufitError(f"cannot load model {source!r}: not a known name ({known}), a model folder, "
                           f"or a reachable hub id ({str(err).splitlines()[0]})") from err
-    from slufit.models import families
-
-    family = _MODEL_TYPES.get(config.model_type)
-    kwargs = dict(dtype=dtype, attn_implementation=attn_implementation, trust_remote_code=trust_remote_code)
-    if family is None and config.model_type in families.MODEL_TYPES:
-        return families.from_pretrained(source, config.model_type, **kwargs)
-    if family is None:
+    if config.model_type not in families.MODEL_TYPES:
         raise SlufitError(f"{source}: model type {config.model_type!r} has no slufit adapter; "
-                          f"supported: {', '.join(sorted([*_MODEL_TYPES, *families.MODEL_TYPES]))}")
-    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
-    feature_extractor = AutoFeatureExtractor.from_pretrained(source, trust_remote_code=trust_remote_code)
-    if family == "qwen2-audio":
-        model = transformers.Qwen2AudioForConditionalGeneration.from_pretrained(source, **kwargs)
-        processor = transformers.Qwen2AudioProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
-        if tokenizer.chat_template is None:  # the hub keeps it on the processor; the base model has none
-            from slufit.models.tokenizer import CHAT_TEMPLATE
-
-            tokenizer.chat_template = processor.chat_template or CHAT_TEMPLATE
-        return model, tokenizer, processor, feature_extractor
-    if config.model_type == "qwen2_5_omni_thinker":
-        model = transformers.Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(source, **kwargs)
-    else:  # the full Omni checkpoint: keep the thinker (text output), drop the speech generator
-        full = transformers.Qwen2_5OmniForConditionalGeneration.from_pretrained(source, **kwargs)
-        model = full.thinker
-        del full
-    if tokenizer.chat_template is None:
-        from slufit.models.tokenizer import CHAT_TEMPLATE
-
-        tokenizer.chat_template = CHAT_TEMPLATE
-    return model, tokenizer, None, feature_extractor
+                          f"supported: {', '.join(sorted(families.MODEL_TYPES))}")
+    return families.from_pretrained(source, config.model_type, dtype=dtype, attn_implementation=attn_implementation,
+                                    trust_remote_code=trust_remote_code)

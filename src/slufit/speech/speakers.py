@@ -8,6 +8,9 @@ plus 67 more of espeak-ng's named variants, each at its own prosody, and never
 a test variant, so unlabelled speech spends no labelled budget and still hears
 no test speaker. An example's speaker is chosen from a hash of its id, so a
 subset (a speech budget) gets the same voices as the full set.
+
+A fourth pool, `flite` (English only), is test speech from another synthesizer,
+Flite (slufit.speech.flite): a held-out *engine*, which nothing in slufit trains on.
 """
 
 from __future__ import annotations
@@ -35,7 +38,10 @@ UNLABELLED_VARIANTS = TRAIN_VARIANTS + (
     "quincy", "rob", "robert", "sandro", "shelby", "steph", "steph2", "travis", "victor", "zac")
 # (rate words/min, pitch 0-100, pitch range 0-100), cycled over a pool's variants.
 _PROSODY = ((175, 50, 50), (160, 35, 30), (190, 65, 70), (150, 45, 80), (185, 30, 40), (165, 60, 60))
-POOL_SIZES = {"train": 12, "test": 4, "unlabelled": len(UNLABELLED_VARIANTS)}
+# The held-out engine's pool: Flite voices x paces (words a minute), en-US only.
+FLITE_VOICES, FLITE_RATES = ("slt", "rms", "awb", "kal16"), (175, 155)
+POOL_SIZES = {"train": 12, "test": 4, "unlabelled": len(UNLABELLED_VARIANTS),
+              "flite": len(FLITE_VOICES) * len(FLITE_RATES)}
 SPLITS = tuple(POOL_SIZES)  # the pool names, for callers that list or offer them
 # The unlabelled pool's prosody grid: each speaker takes one rate, pitch and range, by co-prime strides.
 _RATES, _PITCHES, _RANGES = (140, 155, 170, 185, 200), (25, 40, 55, 70), (20, 45, 70, 95)
@@ -44,7 +50,7 @@ _RATES, _PITCHES, _RANGES = (140, 155, 170, 185, 200), (25, 40, 55, 70), (20, 45
 @dataclass(frozen=True)
 class Speaker:
     id: str
-    voice: str  # espeak-ng voice name, e.g. "en-us+f3"
+    voice: str  # espeak-ng voice name, e.g. "en-us+f3"; "flite:slt" for the held-out engine's voices
     rate: int
     pitch: int
     pitch_range: int
@@ -56,6 +62,11 @@ def speakers(locale: str, split: str = "train") -> list[Speaker]:
         raise SlufitError(f"no espeak-ng voice for locale {locale!r}; known: {', '.join(VOICES)}")
     if split not in POOL_SIZES:
         raise SlufitError(f"speakers must be one of {', '.join(SPLITS)}, got {split!r}")
+    if split == "flite":
+        if locale != "en-US":
+            raise SlufitError(f"the held-out engine (Flite) speaks English only, not {locale!r}")
+        return [Speaker(f"flite-{locale}-{voice}{rate}", f"flite:{voice}", rate, 0, 0)
+                for voice in FLITE_VOICES for rate in FLITE_RATES]
     if split == "unlabelled":
         return [Speaker(f"espeak-{locale}-unlabelled{i:02d}", f"{VOICES[locale]}+{variant}", _RATES[i % 5],
                         _PITCHES[(i * 3) % 4], _RANGES[(i * 7 // 4) % 4])

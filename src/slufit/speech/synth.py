@@ -10,7 +10,9 @@ parameters and the espeak-ng version; output files are hard links to it (or
 noisy copies). A second run therefore synthesizes nothing.
 
 espeak-ng is not thread-safe in-process, so work is spread over processes,
-each with its own engine.
+each with its own engine. Audio is reproducible: a file's content depends only on
+its text, speaker and the engine's version, not on the process or the order
+(see slufit.speech.espeak).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from tqdm import tqdm
 from slufit.data.example import Example, Recording
 from slufit.errors import SlufitError
 from slufit.files import atomic_open
+from slufit.speech import flite
 from slufit.speech.espeak import SAMPLE_RATE, engine
 from slufit.speech.speakers import Speaker, speaker_for
 from slufit.speech.speakers import speakers as speaker_pool
@@ -45,7 +48,8 @@ def _engine_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return f"espeakng-loader {version('espeakng-loader')}"
+        # "fresh engine": audio made since espeak-ng runs one fresh engine per utterance (reproducible).
+        return f"espeakng-loader {version('espeakng-loader')}, fresh engine"
     except PackageNotFoundError:
         raise SlufitError("speech synthesis needs espeak-ng: pip install 'slufit[tts]' (espeakng-loader)") from None
 
@@ -93,7 +97,12 @@ def _run_task(task: Task) -> tuple[float, bool]:
         audio = None
         frames = sf.info(str(cache_file)).frames
     else:
-        audio = engine().synthesize(text, speaker.voice, speaker.rate, speaker.pitch, speaker.pitch_range)
+        if speaker.voice.startswith(flite.PREFIX):  # the held-out engine
+            audio = flite.synthesize(text, speaker.voice, speaker.rate)
+        else:
+            # The seed, like the file's name, comes from the text and the speaker: reproducible anywhere.
+            seed = int(cache_file.stem[:8], 16)
+            audio = engine().synthesize(text, speaker.voice, speaker.rate, speaker.pitch, speaker.pitch_range, seed)
         if audio.size == 0 or not np.any(np.abs(audio) > 1e-4):
             raise SlufitError(f"espeak-ng produced no sound for {text!r}")
         _write_flac(cache_file, audio)
@@ -143,6 +152,8 @@ def synthesize_examples(examples: Sequence[Example], out_dir: str | os.PathLike,
     _check_writable(out_dir / "audio")
     _check_writable(cache)
     version = _engine_version()
+    if any(s.voice.startswith(flite.PREFIX) for pool in pools.values() for s in pool):
+        version = flite.version()
     tasks: list[Task] = []
     relative: list[tuple[str, str]] = []
     for i in chosen:

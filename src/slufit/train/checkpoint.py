@@ -88,14 +88,50 @@ def save_checkpoint(accelerator: Accelerator, run_dir: Path, state: TrainState, 
     return last
 
 
+def damaged_checkpoint(folder: Path) -> str | None:
+    """Why checkpoint `folder` cannot be read (naming the file), or None when its files look whole.
+
+    Reads only what is cheap: every safetensors header and train_state.json. A truncated or
+    overwritten file (a full disk, a copy cut short) is found here, before accelerate fails on it
+    with a bare library error that names no file.
+    """
+    from safetensors import safe_open
+
+    from slufit.files import read_json
+
+    for file in sorted(Path(folder).rglob("*.safetensors")):
+        try:
+            with safe_open(str(file), framework="pt") as handle:
+                handle.keys()
+        except Exception as err:  # safetensors raises its own error types  # noqa: BLE001
+            return f"{file}: damaged checkpoint file ({type(err).__name__}: {err})"
+    try:
+        read_json(Path(folder) / "train_state.json")
+    except (OSError, ValueError) as err:
+        return f"{Path(folder) / 'train_state.json'}: damaged checkpoint file ({err})"
+    return None
+
+
 def load_checkpoint(accelerator: Accelerator, run_dir: Path, sharded: tuple | None = None) -> bool:
-    """Restore model, optimizer, scheduler, RNG states and the registered TrainState; False if none."""
+    """Restore model, optimizer, scheduler, RNG states and the registered TrainState; False if none.
+    `sharded`: (FSDP module, optimizer), read back from last/sharded/ (slufit.train.distributed).
+
+    A damaged checkpoint raises SlufitError naming the file (nothing is deleted: the user decides).
+    """
+    from slufit.errors import SlufitError
+
     folder = checkpoint_dir(run_dir)
     if not (folder / "train_state.json").is_file():
         return False
-    accelerator.load_state(str(folder))
-    if sharded is not None:
-        from slufit.train.distributed import load_sharded
+    reason = damaged_checkpoint(folder)
+    if reason is None:
+        try:
+            accelerator.load_state(str(folder))
+            if sharded is not None:
+                from slufit.train.distributed import load_sharded
 
-        load_sharded(folder, *sharded)
-    return True
+                load_sharded(folder, *sharded)
+            return True
+        except Exception as err:  # a damaged optimizer / RNG pickle  # noqa: BLE001
+            reason = f"{folder}: damaged checkpoint ({type(err).__name__}: {err})"
+    raise SlufitError(f"{reason}; remove {Path(run_dir) / 'checkpoints'} to train this run from its beginning")

@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from slufit.errors import SlufitError
+from slufit.resources import resolve_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.config is None:
         raise SlufitError("give --config FILE (or --resume RUN_DIR)")
     else:
-        config = resolve_paths(load_config(args.config, args.overrides))
+        config = resolve_paths(load_config(resolve_config(args.config), args.overrides))
 
     if args.dry_run:
         return _dry_run(config, args.accelerate_config, args.gpu_memory)
@@ -68,7 +69,8 @@ def _dry_run(config, accelerate_configs: list[Path] | None = None, gpu_memory: f
 
     print(dump_config(config), end="")
     print(f"# model: {_model_source(config.model.name)}")
-    print(report(config, default_launchers(accelerate_configs), gpu_memory or detected_gpu_gb() or 80.0))
+    files = [resolve_config(f) for f in accelerate_configs] if accelerate_configs else None  # packaged names too
+    print(report(config, default_launchers(files), gpu_memory or detected_gpu_gb() or 80.0))
     missing = [p for p in config.data.train + config.data.dev + config.data.test if not Path(p).is_file()]
     if missing:
         # Still useful on a machine without the data: show the stage structure the scheme makes.

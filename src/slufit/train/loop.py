@@ -18,6 +18,7 @@ same metrics as one never interrupted.
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import shutil
 import platform
@@ -341,9 +342,13 @@ def train(config: Config, resume: bool = False, load: Callable[..., Any] | None 
                    desc=f"stage {stage_index + 1}/{len(stages)} {stage.name}")
         losses: dict[str, list[float]] = {}
         items_seen, clock = 0, time.time()
-        # Speech batches are collated ahead in a background thread (text batches here: they draw random numbers).
+        # Speech batches are collated ahead in a background thread (text batches here: they draw random numbers),
+        # through a shallow copy of the adapter: `_wrapped` swaps the adapter's module for accelerate's wrapper
+        # during each step, and the thread must keep reading the plain module (its caches, the bridge's head).
+        view = copy.copy(model)
+
         def prepare(kind: str, items: list) -> dict:
-            return _collate(model, kind, shard(items, rank, world), torch.device("cpu"))
+            return _collate(view, kind, shard(items, rank, world), torch.device("cpu"))
         for kind, items, ready in prefetched(sampler.iterate(state.batch), prepare, t.prefetch):
             # The micro-batches of this optimizer step (the last step of a stage may be short).
             step_start = state.batch - state.batch % grad_accum

@@ -83,7 +83,7 @@ def model_size(name: str) -> ModelSize | None:
     import transformers
     from transformers import AutoConfig
 
-    from slufit.models.qwen2_audio import FAMILIES, register_families
+    from slufit.models.lalm.families import FAMILIES
     from slufit.models.registry import MODELS
 
     source = MODELS.get(name, name)
@@ -93,7 +93,6 @@ def model_size(name: str) -> ModelSize | None:
         config = AutoConfig.from_pretrained(_config_folder(source), local_files_only=True)
     except (OSError, ValueError):
         return KNOWN.get(source)
-    register_families()
     family = next((f for f in FAMILIES.values() if getattr(transformers, f.model_class).config_class is type(config)),
                   None)
     if family is None:
@@ -220,10 +219,11 @@ def report(config: Any, launchers: list[Launcher], gpu_gb: float) -> str:
 
 
 def default_launchers(files: list[Path] | None) -> list[Launcher]:
-    """One process, then each given accelerate config, or every file of the repository's configs/accelerate/."""
+    """One process, then each given accelerate config, or every packaged configs/accelerate/ file."""
     if files is None:
-        folder = Path(__file__).resolve().parents[3] / "configs" / "accelerate"
-        files = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+        from slufit.resources import configs_root
+
+        files = sorted((configs_root() / "accelerate").glob("*.yaml"))
     return [Launcher("one process", "one", 1), *(read_launcher(f) for f in files)]
 
 

@@ -10,5 +10,5 @@ fine-tuning on text teaches carries over to speech (issue 11; docs/tiny.md).
     simulate.py  simulated bridge vectors for text items, from the head's measured confusions
     model.py     BridgeSLU, the SLUModel: collate, loss, generate, save / load
 
-The ears (a frozen Whisper encoder) are shared with the previous default: slufit.models.ears.
+The ears (a frozen Whisper encoder) live in slufit.models.ears, shared with any model that hears through Whisper.
 """

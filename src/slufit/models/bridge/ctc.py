@@ -135,3 +135,17 @@ def time_mask(frames: torch.Tensor, lengths: torch.Tensor, generator: torch.Gene
                 s = int(torch.randint(0, n - w, (1,), generator=generator))
                 frames[i, s: s + w] = 0
     return frames
+
+
+def channel_mask(frames: torch.Tensor, generator: torch.Generator, spans: int = 2, width: int = 32) -> torch.Tensor:
+    """SpecAugment-style masking across channels: per clip, `spans` bands of up to `width` encoder channels
+    zeroed over the whole clip (the frequency masks of SpecAugment, on the frozen encoder's features)."""
+    frames = frames.clone()
+    channels = frames.shape[-1]
+    for i in range(frames.shape[0]):
+        for _ in range(spans):
+            w = int(torch.randint(0, width + 1, (1,), generator=generator))
+            if w and channels > w:
+                s = int(torch.randint(0, channels - w, (1,), generator=generator))
+                frames[i, :, s: s + w] = 0
+    return frames

@@ -40,7 +40,7 @@ from slufit.models.bridge.readings import READINGS_FILE, Readings
 from slufit.models.bridge.simulate import simulate, simulate_with_readings
 from slufit.models.bridge.units import BOS, EOS, PAD, SEP, Vocabulary, normalize
 from slufit.models.ears import SAMPLING_RATE, Ears
-from slufit.models.encoder_cache import EncoderCache, encoder_identity, recording_key
+from slufit.models.ears.encoder_cache import EncoderCache, encoder_identity, recording_key
 
 FAMILY = "ctc-bridge"
 MODEL_INFO = "slufit_model.json"

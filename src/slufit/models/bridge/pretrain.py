@@ -40,8 +40,9 @@ from slufit.errors import SlufitError
 from slufit.files import atomic_open, read_json, read_yaml_mapping, write_json
 from slufit.models.bridge import ctc, readings
 from slufit.models.bridge.units import ALPHABETS, alphabet, normalize
+from slufit.resources import configs_root, resolve_config
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[4] / "configs" / "tiny" / "pretrain.yaml"
+DEFAULT_CONFIG = configs_root() / "tiny" / "pretrain.yaml"  # packaged (slufit.resources)
 WORDFREQ_LANG = {"en-US": "en", "fr-FR": "fr", "de-DE": "de", "es-ES": "es"}
 
 
@@ -84,6 +85,15 @@ class BridgeConfig:
     head: dict = field(default_factory=dict)
     epochs: int = 10
     batch_size: int = 32
+    # Augmentation of the CTC's training speech, as speech toolkits do it (0 / 0: none, as before session 6).
+    # `augment_copies` perturbed copies of every training clip: speed perturbation (Kaldi-style: resampled, so
+    # tempo and pitch move together) by a factor drawn from `speed_range`, and white noise at an SNR drawn
+    # from `noise_snr` dB; each copy costs one more pass of the ears. `channel_mask`: SpecAugment-style masking
+    # of up to that many encoder channels (two spans) in every training batch, besides the time masking.
+    augment_copies: int = 0
+    speed_range: list = field(default_factory=lambda: [0.9, 1.1])
+    noise_snr: list = field(default_factory=lambda: [10.0, 30.0])
+    channel_mask: int = 0
     lr: float = 2e-3
     weight_decay: float = 0.01
     seed: int = 0
@@ -111,6 +121,14 @@ class BridgeConfig:
             raise SlufitError("pretrain: word_sequences must be >= 0 and heldout >= 2")
         if self.lexicon_words < 0 or self.lexicon_readings < 1:
             raise SlufitError("pretrain: lexicon_words must be >= 0 and lexicon_readings >= 1")
+        if self.augment_copies < 0 or self.channel_mask < 0:
+            raise SlufitError("pretrain: augment_copies and channel_mask must be >= 0")
+        for name, low_bound in (("speed_range", 0.5), ("noise_snr", -10.0)):
+            pair = getattr(self, name)
+            if (not isinstance(pair, (list, tuple)) or len(pair) != 2 or not all(isinstance(v, (int, float)) for v in pair)
+                    or not low_bound <= pair[0] <= pair[1]):
+                raise SlufitError(f"pretrain: {name} must be [low, high] with {low_bound:g} <= low <= high, got {pair!r}")
+            setattr(self, name, [float(v) for v in pair])
         try:
             self.head = asdict(ctc.HeadSizes(**self.head))
         except TypeError as err:
@@ -218,7 +236,8 @@ def _code_version() -> str:
     root = Path(slufit.__file__).parent
     digest = hashlib.sha256(slufit.__version__.encode())
     sources = [root / "models" / "bridge" / n for n in ("pretrain.py", "ctc.py", "units.py")]
-    sources += [root / "models" / n for n in ("ears.py", "whisper_ct2.py")] + sorted((root / "speech").glob("*.py"))
+    sources += [root / "models" / "ears" / n for n in ("encoder.py", "whisper_ct2.py")]
+    sources += sorted((root / "speech").glob("*.py"))
     for path in sources:
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()
@@ -245,11 +264,29 @@ def _voice(examples: list[Example], out_dir: Path, speakers: str) -> list[Path]:
 
 def encode_all(ears, paths: list[Path], batch_size: int = 16, desc: str = "ears") -> list[torch.Tensor]:
     """Frozen encoder frames for each recording, computed once; batches of similar length (little padding)."""
-    from tqdm import tqdm
-
     from slufit.data.audio import load_audio
 
-    waves = [load_audio(p) for p in paths]
+    return encode_waves(ears, [load_audio(p) for p in paths], batch_size, desc)
+
+
+def perturbed(wave, seed: int, speed_range: list[float], noise_snr: list[float]):
+    """A speed-perturbed, noisy copy of 16 kHz `wave` (reproducible from `seed`)."""
+    import numpy as np
+    import soxr
+
+    from slufit.speech.synth import add_noise
+
+    rng = np.random.default_rng(seed)
+    speed = float(rng.uniform(*speed_range))
+    # Played `speed` times faster: read as if sampled at 16 kHz x speed, brought back to 16 kHz.
+    wave = soxr.resample(wave, 16000 * speed, 16000).astype(np.float32) if speed != 1.0 else wave
+    return add_noise(wave, float(rng.uniform(*noise_snr)), seed)
+
+
+def encode_waves(ears, waves: list, batch_size: int = 16, desc: str = "ears") -> list[torch.Tensor]:
+    """`encode_all` for waveforms in memory."""
+    from tqdm import tqdm
+
     order = sorted(range(len(waves)), key=lambda i: len(waves[i]))
     out: list[torch.Tensor | None] = [None] * len(waves)
     for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", leave=False):
@@ -290,6 +327,8 @@ def fit(head: ctc.CTCHead, frames: list[torch.Tensor], targets: list[list[int]],
         for batch in batches:
             x, lengths = ctc.pad_frames([frames[i] for i in batch])
             x = ctc.time_mask(x, lengths, generator)
+            if config.channel_mask:
+                x = ctc.channel_mask(x, generator, width=config.channel_mask)
             logp, out_lengths = head(x, lengths)
             flat = torch.tensor([u + 1 for i in batch for u in targets[i]])
             target_lengths = torch.tensor([len(targets[i]) for i in batch])
@@ -430,6 +469,20 @@ def _pretrain(config: BridgeConfig, log) -> Path:
     clock = time.time()
     train_frames = [f for loc in frames for f in frames[loc]["train"]]
     train_targets = [t for loc in data for t in unit_targets(data[loc]["train"])]
+    if config.augment_copies:
+        clock_aug = time.time()
+        from slufit.data.audio import load_audio
+
+        train_paths = [p for loc in paths for p in paths[loc]["train"]]
+        for copy in range(config.augment_copies):
+            waves = [perturbed(load_audio(p), config.seed * 1_000_003 + copy * 100_003 + i, config.speed_range,
+                               config.noise_snr) for i, p in enumerate(train_paths)]
+            train_frames += encode_waves(ears, waves, desc=f"ears, augmented copy {copy + 1}")
+        train_targets = train_targets * (1 + config.augment_copies)
+        seconds["augment"] = round(time.time() - clock_aug, 1)
+        log(f"pretrain: {config.augment_copies} augmented cop{'y' if config.augment_copies == 1 else 'ies'} of "
+            f"{len(train_paths)} training clips (speed {config.speed_range}, SNR {config.noise_snr} dB), "
+            f"{seconds['augment']} s")
     history = fit(head, train_frames, train_targets, config, log)
     seconds["train"] = round(time.time() - clock, 1)
 
@@ -492,18 +545,12 @@ def _log_rates(rates: dict[str, dict], log) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help="YAML config (default: configs/tiny/pretrain.yaml)")
-    parser.add_argument("--model", default="tiny", choices=("tiny", "tiny-qwen2-audio"),
-                        help="which embedded model to pretrain (tiny-qwen2-audio: the previous default)")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="override config fields, e.g. epochs=8 word_sequences=8000 head.layers=2")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.model == "tiny-qwen2-audio":
-        from slufit.models.tiny_qwen2_audio import pretrain as legacy
-
-        return legacy.run(args)
-    path = args.config or (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
+    path = resolve_config(args.config) if args.config else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
     out = pretrain(load_config(path, args.overrides))
     print(out)
     return 0
