@@ -126,6 +126,22 @@ def _collate(model: Any, kind: str, items: list, device: torch.device) -> dict[s
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
+def _collating_copy(model: Any) -> Any:
+    """The adapter the prefetch thread collates with: a shallow copy, because `_wrapped` swaps the adapter's
+    module for accelerate's wrapper during each step and the thread must keep reading the plain module (its
+    caches, the bridge's head); with its own tokenizer and processor, because a fast tokenizer's padding
+    state is shared by concurrent calls (two threads padding at once gave ragged batches). None when they
+    cannot be copied: then everything is collated on the training thread."""
+    view = copy.copy(model)
+    for attr in ("tokenizer", "processor"):
+        if getattr(model, attr, None) is not None:
+            try:
+                setattr(view, attr, copy.deepcopy(getattr(model, attr)))
+            except Exception:  # noqa: BLE001 - any tokenizer that refuses to be copied
+                return None
+    return view
+
+
 @contextlib.contextmanager
 def _wrapped(model: Any, wrapped: torch.nn.Module):
     """Let the adapter's forward go through accelerate's wrapper (DDP/FSDP) during training."""
@@ -342,14 +358,12 @@ def train(config: Config, resume: bool = False, load: Callable[..., Any] | None 
                    desc=f"stage {stage_index + 1}/{len(stages)} {stage.name}")
         losses: dict[str, list[float]] = {}
         items_seen, clock = 0, time.time()
-        # Speech batches are collated ahead in a background thread (text batches here: they draw random numbers),
-        # through a shallow copy of the adapter: `_wrapped` swaps the adapter's module for accelerate's wrapper
-        # during each step, and the thread must keep reading the plain module (its caches, the bridge's head).
-        view = copy.copy(model)
+        # Speech batches are collated ahead in a background thread (text batches here: they draw random numbers).
+        view = _collating_copy(model) if t.prefetch else model
 
         def prepare(kind: str, items: list) -> dict:
             return _collate(view, kind, shard(items, rank, world), torch.device("cpu"))
-        for kind, items, ready in prefetched(sampler.iterate(state.batch), prepare, t.prefetch):
+        for kind, items, ready in prefetched(sampler.iterate(state.batch), prepare, t.prefetch if view else 0):
             # The micro-batches of this optimizer step (the last step of a stage may be short).
             step_start = state.batch - state.batch % grad_accum
             in_step = min(grad_accum, len(sampler) - step_start)
