@@ -8,7 +8,9 @@ RNG, whose state checkpoints save: drawing them elsewhere or earlier would chang
 The thread collates batches in the order the sampler gives them, each from the same items the step would
 use, so a run with prefetching trains on exactly the batches of a run without (tested bit for bit).
 
-A prefetcher lives for one stage: a stage's start may change the encoder cache (set_trainable), and a batch
+The thread collates through its own copy of the adapter (slufit.train.loop._collating_copy): the step swaps
+the adapter's module for accelerate's wrapper, and a fast tokenizer's padding state must not be shared by two
+threads at once. A prefetcher lives for one stage: a stage's start may change the encoder cache (set_trainable), and a batch
 collated from the cache must be used under the same cache.
 """
 
