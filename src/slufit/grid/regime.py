@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 from slufit.errors import SlufitError
+from slufit.grid.cells import ROW_LABELS, Cell, fmt, reference_cell
 from slufit.grid.results import RunResult, gold_examples, load_predictions
 
 REGIME_TEXT_ONLY_INTENT = 80.0
@@ -94,14 +95,12 @@ def _judge(value: float, target: float, bounds: tuple[float, float] | None) -> t
     return outcome, f"{value:.1f} % [{low:.1f}, {high:.1f}]"
 
 
-def regime_verdict(cells: list, reference_scheme: str, interval: ShareInterval | None = None) -> str | None:
+def regime_verdict(cells: list[Cell], reference_scheme: str, interval: ShareInterval | None = None) -> str | None:
     """One paragraph: is the grid in the study's regime? None without a 100 % reference.
 
-    `cells` are slufit.grid.report.Cell (means over seeds); `interval` gives each share's 95 % interval
+    `cells` are means over seeds (slufit.grid.cells); `interval` gives each share's 95 % interval
     (share_bootstrap); without it the verdict rests on the point estimates and says so.
     """
-    from slufit.grid.report import ROW_LABELS, fmt, reference_cell
-
     full = reference_cell(cells, reference_scheme)
     if full is None:
         return None

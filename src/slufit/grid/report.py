@@ -19,9 +19,7 @@ between seeds is given separately as a standard deviation.
 from __future__ import annotations
 
 import os
-import statistics
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,11 +28,12 @@ import yaml
 from slufit.errors import SlufitError
 from slufit.files import atomic_open, read_json
 from slufit.grid import plots
+from slufit.grid.cells import ROW_LABELS, Cell, fmt, mean_of, make_cells, reference_cell, share  # noqa: F401
+from slufit.grid.spec import GRID_FILE
 from slufit.grid.regime import ShareInterval, regime_verdict, share_bootstrap
-from slufit.grid.results import (EvalScores, RunResult, gather, gold_examples, load_predictions, primary_eval, rows,
+from slufit.grid.results import (RunResult, gather, gold_examples, load_predictions, primary_eval, rows,
                                  write_csv)
 
-GRID_FILE = "grid.yaml"  # the grid config, copied into the grid folder by the runner
 CURVE_PNG = "slu_f1_vs_fraction.png"
 LOCALE_PNG = "slu_f1_by_locale.png"
 
@@ -46,52 +45,7 @@ REFERENCE_STUDY = {
     ("mix", 100.0): (88.13, 76.75),
 }
 REFERENCE_FULL = ("mix", 100.0)
-ROW_LABELS = {"text_only": "text-only", "mix": "direct mixing", "curriculum": "curriculum"}
 
-
-@dataclass
-class Cell:
-    """One cell of Table 1: a (condition, scheme, fraction) averaged over its seeds."""
-
-    scheme: str
-    fraction: float
-    seeds: list[int]
-    mean: dict[str, float | None]  # metric and its _lo/_hi -> mean over seeds
-    sd: dict[str, float | None]  # metric -> standard deviation over seeds (None with one seed)
-    parse_failures: int | None
-    train_seconds: float | None
-
-
-_METRIC_KEYS = ("intent_acc", "entity_f1", "slu_f1")
-_VALUE_KEYS = tuple(k + s for k in _METRIC_KEYS for s in ("", "_lo", "_hi"))
-
-
-def _mean(values: list[float | None]) -> float | None:
-    values = [v for v in values if v is not None]
-    return statistics.fmean(values) if values else None
-
-
-def make_cells(results: list[RunResult], eval_name: str | None) -> list[Cell]:
-    """Average the runs of each (scheme, fraction) over seeds; `results` must share one condition."""
-    groups: dict[tuple[str, float], list[RunResult]] = defaultdict(list)
-    for r in results:
-        groups[(r.run.scheme, r.run.fraction)].append(r)
-    cells = []
-    for (scheme, fraction), group in sorted(groups.items(), key=lambda kv: (kv[0][1], _scheme_order(kv[0][0]))):
-        scores = [r.main_scores(eval_name) or EvalScores() for r in group]
-        mean = {k: _mean([getattr(s, k) for s in scores]) for k in _VALUE_KEYS}
-        sd = {}
-        for k in _METRIC_KEYS:
-            vals = [getattr(s, k) for s in scores if getattr(s, k) is not None]
-            sd[k] = statistics.stdev(vals) if len(vals) > 1 else None
-        failures = [s.parse_failures for s in scores if s.parse_failures is not None]
-        cells.append(Cell(scheme, fraction, sorted(r.run.seed for r in group), mean, sd,
-                          sum(failures) if failures else None, _mean([r.train_seconds for r in group])))
-    return cells
-
-
-def _scheme_order(scheme: str) -> int:
-    return {"text_only": 0, "mix": 1, "curriculum": 2}.get(scheme, 3)
 
 
 def _condition(r: RunResult) -> tuple:
@@ -104,33 +58,6 @@ def _condition_title(key: tuple) -> str:
     if source:
         return f"{source} speech+text, {target} text, {tspeech} {target} speech examples"
     return target
-
-
-def fmt(value: float | None, lo: float | None = None, hi: float | None = None, sd: float | None = None) -> str:
-    """`85.74 [84.10, 87.20]` (with `±sd` across seeds when there are several)."""
-    if value is None:
-        return "–"
-    text = f"{value:.2f}"
-    if sd is not None:
-        text += f" ±{sd:.2f}"
-    if lo is not None and hi is not None:
-        text += f" [{lo:.2f}, {hi:.2f}]"
-    return text
-
-
-def share(value: float | None, full: float | None) -> str:
-    if value is None or not full:
-        return "–"
-    return f"{100.0 * value / full:.1f} %"
-
-
-def reference_cell(cells: list[Cell], reference_scheme: str | None) -> Cell | None:
-    """The full-speech cell: `reference_scheme` at 100 %, else the best SLU-F1 at 100 %; None without a scheme."""
-    if reference_scheme is None:
-        return None
-    full = [c for c in cells if c.fraction == 100.0 and c.mean["slu_f1"] is not None]
-    chosen = [c for c in full if c.scheme == reference_scheme]
-    return (chosen or sorted(full, key=lambda c: -c.mean["slu_f1"]))[0] if full else None
 
 
 def table1(cells: list[Cell], reference_scheme: str) -> list[str]:
@@ -317,9 +244,9 @@ def _locale_section(results: list[RunResult], grid_dir: Path, eval_name: str | N
         cells, values = [], []
         for name, loc in groups:
             scores = [s for r in group if (s := r.scores(name, loc)) is not None]
-            slu = tuple(_mean([getattr(s, k) for s in scores]) for k in ("slu_f1", "slu_f1_lo", "slu_f1_hi"))
+            slu = tuple(mean_of([getattr(s, k) for s in scores]) for k in ("slu_f1", "slu_f1_lo", "slu_f1_hi"))
             values.append(slu)
-            cells.append(f"{fmt(_mean([s.intent_acc for s in scores]))} / {fmt(*slu)}")
+            cells.append(f"{fmt(mean_of([s.intent_acc for s in scores]))} / {fmt(*slu)}")
         bars[label] = values
         lines.append(f"| {label} | {len(group)} | " + " | ".join(cells) + " |")
     xlabel = f"evaluated locale ({eval_name})" if locales else "eval set"

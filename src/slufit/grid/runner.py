@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import _thread
 import contextlib
-import json
 import os
 import shlex
 import signal
@@ -27,77 +26,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
 from slufit.errors import SlufitError
-from slufit.files import atomic_open
 from slufit.grid.lock import LOCK_TIMEOUT, LOG_FILE, RunLock, log_event, read_lock, run_state
-from slufit.grid.plan import check_accelerate_config, select_runs, train_command, write_run_files
-from slufit.grid.report import GRID_FILE, build_report
+from slufit.grid.plan import (build_run_config, check_accelerate_config, run_overrides, select_runs,  # noqa: F401
+                              train_command, write_grid_file, write_run_files)
+from slufit.grid.report import build_report
 from slufit.grid.spec import GridSpec, RunSpec
 
 # train_fn(config, resume) trains one run into config.run_dir (slufit.train's entry point by default).
 TrainFn = Callable[[Any, bool], Any]
 __all__ = ["run_grid", "run_state", "build_run_config", "run_overrides", "write_grid_file"]
-
-
-def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"train": {"lr": 1e-3}} -> {"train.lr": 1e-3}; dotted keys pass through."""
-    out = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value and name not in ("model.options",):
-            out.update(_flatten(value, f"{name}."))
-        else:
-            out[name] = value
-    return out
-
-
-def run_overrides(grid: GridSpec, run: RunSpec, run_dir: Path) -> dict[str, Any]:
-    """The train config keys (slufit.train.config) that make `run` out of the grid's shared config."""
-    def files(key: str, locales: list[str]) -> list[str]:
-        paths = [grid.data_file(key, loc) for loc in locales]
-        return [str(p.resolve()) for p in paths if p is not None]
-
-    train_locales = [run.source_locale, run.locale] if run.crosslingual else [run.locale]
-    # Cross-lingual runs are evaluated on the target first (the table's eval set), then the source.
-    test_locales = [run.locale, run.source_locale] if run.crosslingual else [run.locale]
-    out: dict[str, Any] = {
-        "run_dir": str(run_dir.resolve()),
-        "train.seed": run.seed,
-        "data.budget_seed": run.seed,
-        "data.train": files("train", train_locales),
-        "data.test": files("test", test_locales),
-    }
-    if not out["data.train"] or not out["data.test"]:
-        raise SlufitError(f"{grid.source_file}: the grid needs data.train and data.test file templates")
-    if "dev" in grid.data:
-        out["data.dev"] = files("dev", test_locales)
-    if "rehearsal" in grid.data:
-        out["data.rehearsal"] = str(grid.data_file("rehearsal", train_locales[0]).resolve())
-    if run.scheme == "text_only":
-        out["scheme.name"] = "text_only"
-    elif run.crosslingual:
-        out.update({"scheme.name": "crosslingual", "scheme.order": run.scheme,
-                    "scheme.source_locale": run.source_locale, "scheme.target_locales": [run.locale],
-                    "scheme.target_speech_count": run.target_speech, "data.speech_fraction": run.fraction / 100})
-    else:
-        out.update({"scheme.name": run.scheme, "data.speech_fraction": run.fraction / 100})
-    return out
-
-
-def build_run_config(grid: GridSpec, run: RunSpec, run_dir: Path):
-    """The resolved slufit.train Config of one run: base file, grid overrides, then the run's own keys."""
-    from slufit.train.config import apply_override, config_from_dict, resolve_paths
-
-    data: dict[str, Any] = {}
-    if grid.train_config is not None:
-        if not grid.train_config.is_file():
-            raise SlufitError(f"{grid.source_file}: train.config {grid.train_config}: no such file")
-        data = yaml.safe_load(grid.train_config.read_text(encoding="utf-8")) or {}
-    for key, value in {**_flatten(grid.train_overrides), **run_overrides(grid, run, run_dir)}.items():
-        apply_override(data, f"{key}={json.dumps(value)}")
-    return resolve_paths(config_from_dict(data, f"{grid.source_file or grid.name} ({run.name})"))
 
 
 def default_train_fn() -> TrainFn:
@@ -120,17 +58,6 @@ def text_stage_source(grid: GridSpec, run: RunSpec) -> Path | None:
         return None
     source = grid.out / RunSpec("text_only", 0.0, run.seed, run.locale).name
     return source if run_state(source) == "done" else None
-
-
-def write_grid_file(grid: GridSpec) -> None:
-    """The grid config as run (absolute paths), in the grid folder, for the report and for reruns."""
-    data = grid.to_dict()
-    data["out"] = str(grid.out.resolve())
-    data["data"] = {k: str(grid.data_file(k, "{locale}").resolve()) for k in grid.data}
-    if grid.train_config is not None:
-        data["train"]["config"] = str(grid.train_config.resolve())
-    with atomic_open(grid.out / GRID_FILE) as handle:
-        yaml.safe_dump(data, handle, sort_keys=False, allow_unicode=True)
 
 
 def heartbeat_interval(timeout: float) -> float:

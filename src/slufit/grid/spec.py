@@ -53,6 +53,8 @@ from slufit.errors import SlufitError
 SCHEMES = ("text_only", "mix", "curriculum")
 # The file each run folder gets, so `slufit grid report` can place it without the grid config.
 RUN_FILE = "grid_run.json"
+# The grid config as run (absolute paths), copied into the grid folder: for the report and for reruns.
+GRID_FILE = "grid.yaml"
 
 
 @dataclass(frozen=True)
