@@ -12,8 +12,9 @@ new `espeak_Initialize`: the same text and voice sounded different after
 another utterance, and differently in every process. So each utterance gets a
 fresh engine (the library is unloaded with dlclose and loaded again, which
 resets its static data; about 1 ms) and a fixed noise seed
-(`espeak_ng_SetRandSeed`): its audio depends only on text, voice, parameters
-and seed, whatever was synthesized before it and in whichever process.
+(`espeak_ng_SetRandSeed`, and libc's `srand` for the Klatt voices, whose noise
+comes from `rand()`): its audio depends only on text, voice, parameters and
+seed, whatever was synthesized before it and in whichever process.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ _espeakCHARS_UTF8 = 1
 _POS_CHARACTER = 1
 _espeakRATE, _espeakVOLUME, _espeakPITCH, _espeakRANGE = 1, 2, 3, 4
 _EE_OK = 0
+_LIBC = ctypes.CDLL(None)  # this process's C library (for srand)
 _SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
 
@@ -107,6 +109,9 @@ class Espeak:
                                  (_espeakVOLUME, 100)):
                 lib.espeak_SetParameter(param, int(value), 0)
             lib.espeak_ng_SetRandSeed(int(seed) % 2**31)
+            # Klatt voices (`klatt 6` in a variant file, e.g. Reed, caleb) draw their noise from libc's rand()
+            # instead: seed it too (measured: those two voices differed between fresh runs, all others matched).
+            _LIBC.srand(int(seed) % 2**31)
             self._chunks = []
             encoded = text.encode("utf-8") + b"\0"
             status = lib.espeak_Synth(encoded, len(encoded), 0, _POS_CHARACTER, 0, _espeakCHARS_UTF8, None, None)

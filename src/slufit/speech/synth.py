@@ -48,8 +48,8 @@ def _engine_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        # "fresh engine": audio made since espeak-ng runs one fresh engine per utterance (reproducible).
-        return f"espeakng-loader {version('espeakng-loader')}, fresh engine"
+        # "fresh seeded engine": audio made since each utterance has a fresh, seeded engine (reproducible).
+        return f"espeakng-loader {version('espeakng-loader')}, fresh seeded engine"
     except PackageNotFoundError:
         raise SlufitError("speech synthesis needs espeak-ng: pip install 'slufit[tts]' (espeakng-loader)") from None
 
