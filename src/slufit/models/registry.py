@@ -5,6 +5,7 @@
     load_model("/models/Qwen2-Audio-7B-Instruct")            # a transformers folder
     load_model("tiny")                                       # the embedded default (its bridge trained and cached on first use)
     load_model("tiny-qwen2-audio")                           # the previous embedded default (docs/embedded_regime.md)
+    load_model("composed", llm="smollm2")                    # Whisper + CTC bridge + any causal LM (docs/composed.md)
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ MODELS: dict[str, str] = {
     "qwen2.5-omni-3b": "Qwen/Qwen2.5-Omni-3B",
     "tiny": "slufit.models.registry:tiny_folder",
     "tiny-qwen2-audio": "slufit.models.registry:tiny_qwen2_audio_folder",
+    # Composed from parts (slufit.models.composed): the option `llm` names the causal LM (default: SmolLM2 offline).
+    "composed": "slufit.models.composed:load_composed",
 }
 
 # Parts a known model never trains, whatever the scheme asks: the previous tiny default keeps its
@@ -75,7 +78,7 @@ def load_model(name_or_path: str | Path, lora: dict | None = None, dtype: torch.
                attn_implementation: str = "sdpa", encoder_cache_dir: str | None = None,
                use_encoder_cache: bool = True, blind_text: float = 0.0, simulate_text: float = 0.0,
                simulate_scale: float = 1.0, simulate_context: bool = False, simulate_words: float = 0.0,
-               speech_readings: bool = False, lm_sizes: dict | None = None):
+               speech_readings: bool = False, lm_sizes: dict | None = None, **composed: Any):
     """An SLUModel for a known name (`MODELS`), a folder saved by slufit or transformers, or a hub id.
 
     lora: None for full fine-tuning, or LoRA options {"r", "alpha", "dropout", "target_modules"}
@@ -91,6 +94,9 @@ def load_model(name_or_path: str | Path, lora: dict | None = None, dtype: torch.
         factor on their error rates, whether each character's errors depend on its neighbours, the share of
         words that take one of the head's real readings of them, whether the stage's speech items add their
         readings, the LM's sizes.
+    composed: the `composed` family's own options (slufit.models.composed.load_composed: llm, bridge, connector,
+        freeze_embeddings, system); simulate_text, simulate_scale, simulate_words, speech_readings, lora,
+        gradient_checkpointing and encoder_cache_dir apply to it too.
     """
     from slufit.models.qwen2_audio import LALMAdapter, MODEL_INFO, load_saved
 
@@ -102,6 +108,18 @@ def load_model(name_or_path: str | Path, lora: dict | None = None, dtype: torch.
     options: dict[str, Any] = {"transcript_first": transcript_first, "cache_dir": encoder_cache_dir,
                                "use_encoder_cache": use_encoder_cache, "blind_text": blind_text}
     name = str(name_or_path)
+    from slufit.models.composed import is_composed_folder, load_composed
+
+    if name == "composed" or is_composed_folder(Path(name)):
+        if lm_sizes or simulate_context or transcript_first or blind_text:
+            raise SlufitError(f"{name}: lm_sizes, simulate_context, transcript_first and blind_text are not "
+                              "options of the composed family")
+        return load_composed(name, lora=lora, dtype=dtype, device=device, gradient_checkpointing=gradient_checkpointing,
+                             encoder_cache_dir=encoder_cache_dir, simulate_text=simulate_text,
+                             simulate_scale=simulate_scale, simulate_words=simulate_words,
+                             speech_readings=speech_readings, **composed)
+    if composed:
+        raise SlufitError(f"{name}: unknown option(s) {', '.join(sorted(composed))} (options of the composed family)")
     source = MODELS.get(name, name)
     if ":" in source and not Path(source).exists():  # a builder, imported only when asked for
         module_name, function = source.split(":")
