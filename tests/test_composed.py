@@ -79,6 +79,15 @@ def test_compact_target_round_trips_and_decodes_tolerantly():
     assert target.decode("time=seven")["scenario"] == "" and target.decode("")["entities"] == []
 
 
+def test_copy_constraint_snaps_fillers_to_the_transcript():
+    prediction = {"scenario": "alarm", "action": "set", "entities": [
+        {"type": "time", "filler": "seven thirty a m"}, {"type": "song_name", "filler": "hotel california"},
+        {"type": "date", "filler": "tuesday"}]}
+    snapped = target.snap_fillers(prediction, "set an alarm for seven thirty am on Tuesday")
+    # A near miss becomes the transcript's own words; a made-up filler (nothing like it said) stays as generated.
+    assert [e["filler"] for e in snapped["entities"]] == ["seven thirty am", "hotel california", "tuesday"]
+
+
 def test_prompt_is_the_llm_chat_template_and_labels_cover_the_target_only(parts):
     model = composed(parts)
     for items in (parts["text"], parts["speech"]):

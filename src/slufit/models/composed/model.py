@@ -132,6 +132,9 @@ class ComposedSLU:
     lora: dict | None = None
     freeze_embeddings: bool = False  # full fine-tuning without the (tied) embedding table
     system: str = SYSTEM
+    # Text input: a predicted filler that is not in the transcript becomes the most similar run of its words
+    # (slufit.models.composed.target.snap_fillers), a copy constraint at decoding time.
+    copy_fillers: bool = False
     ears_source: str | None = None
     cache_dir: str | None = None
     cache: EncoderCache = field(init=False)
@@ -325,7 +328,11 @@ class ComposedSLU:
         finally:
             self.module.train(was_training)
         texts = self.tokenizer.batch_decode(out, skip_special_tokens=True)
-        return [json.dumps(compact_target.decode(t), ensure_ascii=False) for t in texts]
+        predictions = [compact_target.decode(t) for t in texts]
+        if self.copy_fillers:
+            predictions = [compact_target.snap_fillers(p, item.example.text) if item.modality == "text" else p
+                           for p, item in zip(predictions, items)]
+        return [json.dumps(p, ensure_ascii=False) for p in predictions]
 
     # -- save and load
 

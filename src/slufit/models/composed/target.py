@@ -37,3 +37,26 @@ def decode(text: str) -> dict[str, Any]:
         if sep and slot.strip() and filler:
             entities.append({"type": slot.strip(), "filler": filler})
     return {"scenario": scenario, "action": action, "entities": entities}
+
+
+def snap_fillers(prediction: dict[str, Any], transcript: str, cutoff: float = 60.0) -> dict[str, Any]:
+    """Copy constraint for text input: each predicted filler that is not a run of the transcript's words becomes
+    the run most like it (rapidfuzz ratio >= `cutoff`, runs of up to two words more than the filler), or is
+    kept as generated. Fillers come from what was said (issue 21); the scorer's verbatim share measures it."""
+    from rapidfuzz import fuzz
+
+    from slufit.scoring.score import verbatim
+
+    words = transcript.lower().split()
+    entities = []
+    for entity in prediction["entities"]:
+        filler = entity["filler"]
+        if words and not verbatim(filler, transcript):
+            size = len(filler.split())
+            runs = {" ".join(words[i:i + n]) for n in range(max(1, size - 1), size + 3)
+                    for i in range(len(words) - n + 1)}
+            best = max(runs, key=lambda run: (fuzz.ratio(run, filler), -abs(len(run) - len(filler))), default=None)
+            if best is not None and fuzz.ratio(best, filler) >= cutoff:
+                filler = best
+        entities.append({**entity, "filler": filler})
+    return {**prediction, "entities": entities}
