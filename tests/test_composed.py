@@ -162,7 +162,7 @@ def test_what_trains_changes_and_nothing_else(parts, kind, tmp_path):
     again = load_model(str(tmp_path / "model"))
     for name, param in model.module.state_dict().items():
         assert torch.equal(param, again.module.state_dict()[name]), name
-    items = parts["text"][:2] + []
+    items = parts["text"][:2]
     assert again.generate(items, max_new_tokens=6) == model.generate(items, max_new_tokens=6)
 
 
