@@ -2,7 +2,7 @@
 transcript (slufit.models.composed.target.snap_fillers, what `copy_fillers: true` does while generating), scored
 beside the original predictions (intent, SLU-F1 with 95 % intervals, verbatim share of fillers).
 
-    python benchmarks/snap_fillers.py --gold data/slurp-tts/test/test600.jsonl --run runs/composed/RUN --eval test600-text
+    python benchmarks/snap_fillers.py --gold data/slurp-tts/test/test600.jsonl --run runs/composed/RUN --eval test-text
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gold", type=Path, required=True, help="the canonical JSONL the run was evaluated on")
     parser.add_argument("--run", type=Path, required=True)
-    parser.add_argument("--eval", default="test600-text", help="folder under RUN/eval/ (text modality)")
+    parser.add_argument("--eval", default="test-text", help="folder under RUN/eval/ (text modality)")
     args = parser.parse_args()
 
     from slufit.data.example import read_examples
