@@ -129,3 +129,19 @@ def test_budget_missing_module_is_a_readable_error(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "slufit.data.budget", None)  # makes the import fail as if absent
     assert main(["data", "budget", "x.jsonl"]) == 2
     assert "`slufit data budget` is not available" in capsys.readouterr().err
+
+
+def test_import_sample_draws_a_seeded_subset_in_file_order(shared_slurp, tmp_path, capsys):
+    """600 SLURP test utterances drawn with seed 0 (the composed model's CPU test set, docs/composed.md)."""
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path / f"{name}.jsonl"
+        assert main(["data", "import", "slurp", str(shared_slurp / "test.jsonl"), "--out", str(out),
+                     "--sample", "600", "--seed", "0"]) == 0
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+    sampled = read_examples(tmp_path / "a.jsonl")
+    assert len(sampled) == 600 and sampled[0].id == "slurp-9054"
+    ids = [json.loads(line)["slurp_id"] for line in (shared_slurp / "test.jsonl").read_text().splitlines()]
+    positions = [ids.index(int(e.id.split("-")[1])) for e in sampled]
+    assert positions == sorted(positions)  # file order kept

@@ -268,3 +268,26 @@ def test_malformed_gold_line_names_file_and_line(shared_slurp, tmp_path, capsys)
     pred = shared_slurp / "predictions/multi_hermit_predictions.jsonl"
     assert main(["score", "--gold", str(gold), "--pred", str(pred)]) == 2
     assert f"{gold}:3: not a SLURP example (KeyError: 'tokens')" in capsys.readouterr().err
+
+
+def test_verbatim_fillers_are_whole_words_of_the_transcript():
+    from slufit.scoring.score import verbatim
+
+    assert verbatim("Seven  AM", "wake me up at seven am please")
+    assert not verbatim("seven", "wake me up at seventy")  # whole words only
+    assert not verbatim("hotel california", "play cafe del mar by beyonce") and not verbatim("", "anything")
+
+
+def test_verbatim_filler_share_pinned_on_the_official_predictions(shared_slurp, capsys):
+    """Issue 21 item 4: the share of predicted fillers found verbatim in what was said, reported by `slufit score`.
+    Text input (gold transcripts) keeps most fillers verbatim; audio input (an ASR's errors) far fewer."""
+    text, _ = score_json(capsys, "--gold", shared_slurp / "test.jsonl", "--load-gold",
+                         "--pred", shared_slurp / "predictions/gold_hermit_predictions.jsonl")
+    assert text["verbatim_fillers"]["predicted"] == 2748 and text["verbatim_fillers"]["verbatim"] == 2640
+    assert round(100 * text["verbatim_fillers"]["share"], 2) == 96.07
+    audio, _ = score_json(capsys, "--gold", shared_slurp / "test.jsonl",
+                          "--pred", shared_slurp / "predictions/multi_hermit_predictions.jsonl")
+    assert (audio["verbatim_fillers"]["predicted"], audio["verbatim_fillers"]["verbatim"]) == (11685, 9477)
+    assert main(["score", "--gold", str(shared_slurp / "test.jsonl"), "--load-gold",
+                 "--pred", str(shared_slurp / "predictions/gold_hermit_predictions.jsonl")]) == 0
+    assert "found verbatim in the transcript: 2640 of 2748 (96.07 %)" in capsys.readouterr().out

@@ -221,7 +221,9 @@ def test_evaluate_text_items_keyed_by_id_with_ci():
     assert result["intent"]["f1"] == pytest.approx(2 / 3)
     assert result["slu_f1"]["f1"] == 1.0
     assert set(result) == {"scenario", "action", "intent", "entities", "entities_word", "entities_char",
-                           "slu_f1", "n", "missing", "ci"}
+                           "slu_f1", "n", "missing", "verbatim_fillers", "ci"}
+    # Both predicted fillers ("ten", "dix heures") are words of their transcripts.
+    assert result["verbatim_fillers"] == {"predicted": 2, "verbatim": 2, "share": 1.0}
     assert 0 <= result["ci"]["intent_accuracy"]["low"] <= 2 / 3 <= result["ci"]["intent_accuracy"]["high"] <= 1
 
 

@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="folder holding the audio files the source names (repeat to search several)")
         p.add_argument("--require-audio", action="store_true",
                        help="fail, writing nothing, when any referenced audio file is missing or unreadable")
+        p.add_argument("--sample", type=int, default=None, metavar="N",
+                       help="keep N examples of each partition, drawn at random (in file order; e.g. 600 SLURP test)")
+        p.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
         importlib.import_module(module_name).add_arguments(p)
         p.set_defaults(_data_run=_run_import, _importer=module_name)
 
@@ -87,7 +90,10 @@ def _run_import(args: argparse.Namespace) -> int:
     for note in imported.notes:
         print(f"note: {note}", file=sys.stderr)
 
-    targets = _targets(imported.partitions, out, to_folder, args.src)
+    partitions = imported.partitions
+    if args.sample is not None:
+        partitions = {name: sample(examples, args.sample, args.seed) for name, examples in partitions.items()}
+    targets = _targets(partitions, out, to_folder, args.src)
     for path, examples in targets.items():  # every file validated before the first is written
         _check_unique(examples, args.src, path)
     for path, examples in targets.items():
@@ -95,6 +101,18 @@ def _run_import(args: argparse.Namespace) -> int:
         with_audio = sum(1 for e in examples if e.recordings)
         print(f"{path}: {n} examples ({with_audio} with audio)")
     return 0
+
+
+def sample(examples: list[Example], n: int, seed: int) -> list[Example]:
+    """`n` examples drawn without replacement by random.Random(seed), kept in their file order."""
+    import random
+
+    if n < 1:
+        raise SlufitError(f"--sample must be >= 1, got {n}")
+    if n >= len(examples):
+        return examples
+    chosen = set(random.Random(seed).sample(range(len(examples)), n))
+    return [e for i, e in enumerate(examples) if i in chosen]
 
 
 def _targets(partitions: dict[str, list[Example]], out: Path, to_folder: bool, src: Path) -> dict[Path, list[Example]]:

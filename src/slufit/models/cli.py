@@ -17,6 +17,13 @@ _BRIDGE = {"name": "tiny", "family": "ctc-bridge", "class": "Qwen2ForCausalLM ov
            "encoder_cache": True, "builtin_adapter": "-",
            "options": ["simulate_text", "simulate_scale", "simulate_context", "simulate_words",
                        "speech_readings", "lm_sizes", "encoder_cache_dir", "device", "dtype"]}
+# Composed from parts (slufit.models.composed): frozen ears + tiny's CTC head + any causal LM.
+_COMPOSED = {"name": "composed", "family": "composed", "class": "any AutoModelForCausalLM over the CTC bridge",
+             "size": "option llm: SmolLM2-135M-Instruct (default, offline GGUF), a folder or hub id; + 1.36M CTC head + frozen ears",
+             "window_s": 5.0, "encoder_cache": True, "builtin_adapter": "-",
+             "options": ["llm", "bridge", "connector", "lora", "freeze_embeddings", "system", "copy_fillers", "simulate_text",
+                         "simulate_scale", "simulate_words", "speech_readings", "gradient_checkpointing",
+                         "encoder_cache_dir", "device", "dtype"]}
 _COMMON_OPTIONS = ["lora", "dtype", "device", "gradient_checkpointing", "transcript_first", "attn_implementation"]
 
 
@@ -33,6 +40,9 @@ def describe() -> list[dict]:
     for name, hub in MODELS.items():
         if name == _BRIDGE["name"]:
             rows.append({**_BRIDGE, "hub": hub})
+            continue
+        if name == _COMPOSED["name"]:
+            rows.append({**_COMPOSED, "hub": hub})
             continue
         module = families.module_of(name)
         family = module.FAMILY if module is not None else None

@@ -4,6 +4,7 @@
     load_model("runs/mix-5/model")                           # a model saved by a slufit run
     load_model("/models/Qwen2-Audio-7B-Instruct")            # a transformers folder
     load_model("tiny")                                       # the embedded default (its bridge trained and cached on first use)
+    load_model("composed", llm="smollm2")                    # Whisper + CTC bridge + any causal LM (docs/composed.md)
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from slufit.models.lalm import families
 
 # name -> hub id, or "module:function" returning the folder of a model: the embedded default, then each LALM
 # family's hub ids (slufit.models.lalm.families, one module per family).
-MODELS: dict[str, str] = {"tiny": "slufit.models.registry:tiny_folder", **families.MODELS}
+# `composed` (slufit.models.composed) joins frozen ears and the CTC bridge to any causal LM (option `llm`).
+MODELS: dict[str, str] = {"tiny": "slufit.models.registry:tiny_folder",
+                          "composed": "slufit.models.composed:load_composed", **families.MODELS}
 
 
 def tiny_folder(cache_dir: str | None = None) -> Path:
@@ -42,7 +45,7 @@ def load_model(name_or_path: str | Path, lora: dict | None = None, dtype: torch.
                attn_implementation: str = "sdpa", encoder_cache_dir: str | None = None,
                use_encoder_cache: bool = True, blind_text: float = 0.0, simulate_text: float = 0.0,
                simulate_scale: float = 1.0, simulate_context: bool = False, simulate_words: float = 0.0,
-               speech_readings: bool = False, lm_sizes: dict | None = None):
+               speech_readings: bool = False, lm_sizes: dict | None = None, **composed: Any):
     """An SLUModel for a known name (`MODELS`), a folder saved by slufit or transformers, or a hub id.
 
     lora: None for full fine-tuning, or LoRA options {"r", "alpha", "dropout", "target_modules"}
@@ -58,6 +61,9 @@ def load_model(name_or_path: str | Path, lora: dict | None = None, dtype: torch.
         factor on their error rates, whether each character's errors depend on its neighbours, the share of
         words that take one of the head's real readings of them, whether the stage's speech items add their
         readings, the LM's sizes.
+    composed: the `composed` family's own options (slufit.models.composed.load_composed: llm, bridge, connector,
+        freeze_embeddings, system, copy_fillers); simulate_text, simulate_scale, simulate_words, speech_readings, lora,
+        gradient_checkpointing and encoder_cache_dir apply to it too.
     """
     from slufit.models.lalm.adapter import MODEL_INFO, LALMAdapter
 
@@ -69,6 +75,18 @@ def load_model(name_or_path: str | Path, lora: dict | None = None, dtype: torch.
     options: dict[str, Any] = {"transcript_first": transcript_first, "cache_dir": encoder_cache_dir,
                                "use_encoder_cache": use_encoder_cache, "blind_text": blind_text}
     name = str(name_or_path)
+    from slufit.models.composed import is_composed_folder, load_composed
+
+    if name == "composed" or is_composed_folder(Path(name)):
+        if lm_sizes or simulate_context or transcript_first or blind_text:
+            raise SlufitError(f"{name}: lm_sizes, simulate_context, transcript_first and blind_text are not "
+                              "options of the composed family")
+        return load_composed(name, lora=lora, dtype=dtype, device=device, gradient_checkpointing=gradient_checkpointing,
+                             encoder_cache_dir=encoder_cache_dir, simulate_text=simulate_text,
+                             simulate_scale=simulate_scale, simulate_words=simulate_words,
+                             speech_readings=speech_readings, **composed)
+    if composed:
+        raise SlufitError(f"{name}: unknown option(s) {', '.join(sorted(composed))} (options of the composed family)")
     source = MODELS.get(name, name)
     if ":" in source and not Path(source).exists():  # a builder, imported only when asked for
         module_name, function = source.split(":")

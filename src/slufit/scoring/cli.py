@@ -95,6 +95,10 @@ def _table(result: dict[str, Any]) -> str:
         m = result[name]
         table.add_row(LABELS[name], *(f"{100 * m[k]:.2f}" for k in ("precision", "recall", "f1")))
     parts: list[Any] = [table]
+    v = result.get("verbatim_fillers")
+    if v and v["predicted"]:
+        parts.append(f"Predicted fillers found verbatim in the transcript: {v['verbatim']} of {v['predicted']} "
+                     f"({100 * v['share']:.2f} %)")
     if "ci" in result:
         ci = result["ci"]
         parts.append(f"95% CI ({ci['resamples']} bootstrap resamples of utterances): "

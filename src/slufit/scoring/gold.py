@@ -36,6 +36,8 @@ class GoldSet:
     mode: str  # "audio" or "text"
     labels: list[dict[str, Any]] = field(default_factory=list)
     locales: list[str] = field(default_factory=list)
+    # Each utterance's transcript (what was said): where predicted fillers should come from.
+    texts: list[str] = field(default_factory=list)
     items: list[tuple[tuple[str, ...], int]] = field(default_factory=list)
 
 
@@ -68,6 +70,7 @@ def _read_slurp(path: Path, mode: str) -> GoldSet:
             gold.items.append(((key,), len(gold.labels)))
         gold.labels.append(label)
         gold.locales.append("en-US")
+        gold.texts.append(str(obj.get("sentence", "")))
     return gold
 
 
@@ -89,6 +92,7 @@ def gold_from_examples(examples: Iterable[Example], mode: str) -> GoldSet:
             gold.items.append((tuple(dict.fromkeys(item_keys)), len(gold.labels)))
         gold.labels.append(_label(example.scenario, example.action, ((e.type, e.filler) for e in example.entities)))
         gold.locales.append(example.locale)
+        gold.texts.append(example.text)
     return gold
 
 

@@ -9,6 +9,7 @@ entities), which is what a fair comparison of systems needs.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -29,6 +30,9 @@ class Scored:
     counts: np.ndarray
     missing: list[str] = field(default_factory=list)  # names of gold items without a prediction
     unmatched: int = 0  # predictions that matched no gold item
+    # Predicted fillers, and how many of them occur verbatim in the item's transcript (see `verbatim`).
+    fillers: int = 0
+    verbatim: int = 0
 
     @property
     def n(self) -> int:
@@ -38,6 +42,7 @@ class Scored:
 def score_gold(gold: GoldSet, predictions: Mapping[str, dict[str, Any]], missing_as_wrong: bool = False) -> Scored:
     """Score every gold item that has a prediction (or all of them, when `missing_as_wrong`)."""
     counts = np.zeros((len(gold.labels), len(COUNTS)))
+    fillers = verbatim_count = 0
     missing: list[str] = []
     used: set[str] = set()
     for keys, utterance in gold.items:
@@ -50,11 +55,22 @@ def score_gold(gold: GoldSet, predictions: Mapping[str, dict[str, Any]], missing
         else:
             used.add(key)
             prediction = predictions[key]
+            if utterance < len(gold.texts):
+                found = [verbatim(e.get("filler", ""), gold.texts[utterance]) for e in prediction.get("entities", [])
+                         if isinstance(e, dict)]
+                fillers, verbatim_count = fillers + len(found), verbatim_count + sum(found)
         counts[utterance] += item_counts(gold.labels[utterance], prediction)
     # Utterances with no gold item (no recordings, in audio mode) are not resampling units.
     has_items = np.zeros(len(gold.labels), dtype=bool)
     has_items[[u for _, u in gold.items]] = True
-    return Scored(counts[has_items], missing, len(predictions) - len(used))
+    return Scored(counts[has_items], missing, len(predictions) - len(used), fillers, verbatim_count)
+
+
+def verbatim(filler: str, transcript: str) -> bool:
+    """Whether `filler` occurs in `transcript` as whole words (case and runs of spaces ignored). A filler that
+    is not in what was said was made up or misheard: issue 21 measures the share that is."""
+    filler, transcript = " ".join(str(filler).lower().split()), " ".join(transcript.lower().split())
+    return bool(filler) and re.search(rf"(?<!\w){re.escape(filler)}(?!\w)", transcript) is not None
 
 
 def report(scored: Scored, ci: bool = False, seed: int = 0) -> dict[str, Any]:
@@ -62,6 +78,8 @@ def report(scored: Scored, ci: bool = False, seed: int = 0) -> dict[str, Any]:
     out: dict[str, Any] = metrics_from_counts(scored.counts.sum(axis=0))
     out["n"] = scored.n
     out["missing"] = len(scored.missing)
+    out["verbatim_fillers"] = {"predicted": scored.fillers, "verbatim": scored.verbatim,
+                               "share": scored.verbatim / scored.fillers if scored.fillers else None}
     if ci:
         out["ci"] = confidence_intervals(scored.counts, seed=seed)
     return out
