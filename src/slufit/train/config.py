@@ -208,8 +208,10 @@ class TrainConfig:
     # TensorBoard scalars every this many optimizer steps.
     log_every: int = 10
     # Speech and rehearsal batches (audio decoding, features, collation) prepared this many batches ahead in a
-    # background thread while the model trains (slufit.train.prefetch); 0: on the training thread.
-    prefetch: int = 2
+    # background thread while the model trains (slufit.train.prefetch); 0: on the training thread. None (auto):
+    # 2 when the model trains on a GPU, 0 on a CPU, where the thread competes with the step for the same cores
+    # (measured on a quiet 2-core machine: the tiny bridge's mixing run 1.4x slower with 2, benchmarks/RESULTS.md).
+    prefetch: int | None = None
 
     def __post_init__(self) -> None:
         _check(self.batch_size >= 1 and self.grad_accum >= 1, "train.batch_size and train.grad_accum must be >= 1")
@@ -219,7 +221,7 @@ class TrainConfig:
         _check(0 <= self.warmup_ratio < 1, "train.warmup_ratio must be in [0, 1)")
         _check(self.max_grad_norm > 0, "train.max_grad_norm must be > 0")
         _check(self.mixed_precision in PRECISIONS, f"train.mixed_precision must be one of {', '.join(PRECISIONS)}")
-        _check(self.checkpoint_every >= 0 and self.bucket_batches >= 1 and self.log_every >= 1 and self.prefetch >= 0,
+        _check(self.checkpoint_every >= 0 and self.bucket_batches >= 1 and self.log_every >= 1 and (self.prefetch or 0) >= 0,
                "train.checkpoint_every >= 0, bucket_batches >= 1, log_every >= 1, prefetch >= 0")
 
 

@@ -359,11 +359,12 @@ def train(config: Config, resume: bool = False, load: Callable[..., Any] | None 
         losses: dict[str, list[float]] = {}
         items_seen, clock = 0, time.time()
         # Speech batches are collated ahead in a background thread (text batches here: they draw random numbers).
-        view = _collating_copy(model) if t.prefetch else model
+        depth = t.prefetch if t.prefetch is not None else (2 if accelerator.device.type == "cuda" else 0)
+        view = _collating_copy(model) if depth else model
 
         def prepare(kind: str, items: list) -> dict:
             return _collate(view, kind, shard(items, rank, world), torch.device("cpu"))
-        for kind, items, ready in prefetched(sampler.iterate(state.batch), prepare, t.prefetch if view else 0):
+        for kind, items, ready in prefetched(sampler.iterate(state.batch), prepare, depth if view else 0):
             # The micro-batches of this optimizer step (the last step of a stage may be short).
             step_start = state.batch - state.batch % grad_accum
             in_step = min(grad_accum, len(sampler) - step_start)
