@@ -278,14 +278,7 @@ class BridgeSLU:
         speech, like a curriculum's text stage, trains exactly as a text-only run does)."""
         if not self.speech_readings:
             return
-        speech = [item for item in items if item.modality == "speech"]
-        if not speech:
-            self.readings = self._lexicon
-            return
-        letters = self.head_units.replace(" ", "")
-        heard = word_readings.collect(self.segments(speech), [normalize(i.example.text, letters) for i in speech],
-                                      self.head_units)
-        self.readings = self._lexicon.plus(heard)
+        self.readings = word_readings.with_stage_speech(self._lexicon, items, self.segments, self.head_units)
 
     def set_trainable(self, audio_encoder: bool, projector: bool, language_model: bool) -> None:
         # The ears and the CTC head stay frozen whatever is asked: the segments cached per recording

@@ -166,3 +166,16 @@ class Readings:
         first, n = self.index[word]
         start, length = self.spans[first + int(torch.randint(n, ()))].tolist()
         return self.rows[start: start + length]
+
+
+def with_stage_speech(lexicon: "Readings", items, segments, head_units: str) -> "Readings":
+    """`lexicon` plus the readings a stage's speech items lend (their recordings heard through the bridge,
+    `segments(items)`, aligned to their transcripts), or `lexicon` alone when the stage has no speech.
+    The `speech_readings` option of the models that read the bridge (tiny, composed)."""
+    from slufit.models.bridge.units import normalize
+
+    speech = [item for item in items if item.modality == "speech"]
+    if not speech:
+        return lexicon
+    letters = head_units.replace(" ", "")
+    return lexicon.plus(collect(segments(speech), [normalize(i.example.text, letters) for i in speech], head_units))

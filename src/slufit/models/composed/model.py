@@ -282,14 +282,7 @@ class ComposedSLU:
         """With speech_readings, simulated words also read the stage's speech items' readings (as `tiny`)."""
         if not self.speech_readings:
             return
-        speech = [item for item in items if item.modality == "speech"]
-        if not speech:
-            self.readings = self._lexicon
-            return
-        letters = self.head_units.replace(" ", "")
-        heard = word_readings.collect(self.segments(speech), [normalize(i.example.text, letters) for i in speech],
-                                      self.head_units)
-        self.readings = self._lexicon.plus(heard)
+        self.readings = word_readings.with_stage_speech(self._lexicon, items, self.segments, self.head_units)
 
     def set_trainable(self, audio_encoder: bool, projector: bool, language_model: bool) -> None:
         # The ears and the CTC head stay frozen (the cached segments depend on them; the head is `slufit
