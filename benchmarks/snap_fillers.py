@@ -17,6 +17,8 @@ def main() -> None:
     parser.add_argument("--gold", type=Path, required=True, help="the canonical JSONL the run was evaluated on")
     parser.add_argument("--run", type=Path, required=True)
     parser.add_argument("--eval", default="test-text", help="folder under RUN/eval/ (text modality)")
+    parser.add_argument("--cutoffs", type=float, nargs="+", default=[60.0],
+                        help="snap a filler to the most similar run at rapidfuzz ratio >= CUTOFF (0: always)")
     args = parser.parse_args()
 
     from slufit.data.example import read_examples
@@ -28,8 +30,10 @@ def main() -> None:
     lines = [json.loads(line) for line in (args.run / "eval" / args.eval / "predictions.jsonl").read_text().splitlines()]
     keys = ("scenario", "action", "entities")
     plain = {line["slurp_id"]: {k: line[k] for k in keys} for line in lines}
-    snapped = {key: snap_fillers(p, text[key]) for key, p in plain.items()}
-    for name, predictions in (("as generated", plain), ("fillers snapped", snapped)):
+    variants = [("as generated", plain)] + [
+        (f"snapped >= {cutoff:g}", {key: snap_fillers(p, text[key], cutoff) for key, p in plain.items()})
+        for cutoff in args.cutoffs]
+    for name, predictions in variants:
         m = evaluate(examples, predictions, mode="text")
         ci, v = m["ci"], m["verbatim_fillers"]
         print(f"{name:16s} intent {100 * m['intent']['f1']:.2f} [{100 * ci['intent_accuracy']['low']:.2f}, "

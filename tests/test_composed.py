@@ -14,6 +14,7 @@ from slufit.errors import SlufitError
 from slufit.models.base import SLUItem
 from slufit.models.composed import target
 from slufit.models.registry import load_model
+from slufit.scoring.score import verbatim
 
 from bridge_support import make_bridge
 
@@ -86,6 +87,10 @@ def test_copy_constraint_snaps_fillers_to_the_transcript():
     snapped = target.snap_fillers(prediction, "set an alarm for seven thirty am on Tuesday")
     # A near miss becomes the transcript's own words; a made-up filler (nothing like it said) stays as generated.
     assert [e["filler"] for e in snapped["entities"]] == ["seven thirty am", "hotel california", "tuesday"]
+    # Cutoff 0: every filler becomes a run of the transcript, the made-up one too (its most similar run).
+    strict = target.snap_fillers(prediction, "set an alarm for seven thirty am on Tuesday", cutoff=0)
+    assert all(verbatim(e["filler"], "set an alarm for seven thirty am on Tuesday") for e in strict["entities"])
+    assert strict["entities"][1]["filler"] != "hotel california"
 
 
 def test_prompt_is_the_llm_chat_template_and_labels_cover_the_target_only(parts):
@@ -120,6 +125,27 @@ def test_speech_reads_posteriors_times_the_llm_own_character_embeddings(parts):
     # Simulated text items arrive as vectors too (training only).
     sim = composed(parts, simulate_text=1.0).collate(parts["text"])
     assert sim["dist_mask"].any(dim=1).all()
+
+
+def test_transcript_connector_feeds_the_llm_its_own_tokens_of_what_the_head_spelled(parts):
+    model = composed(parts, connector="transcript")
+    segments = model.segments(parts["speech"])
+    batch = model.collate(parts["speech"])
+    assert "dists" not in batch  # tokens, no vectors
+    for row, labels, segs in zip(batch["input_ids"], batch["labels"], segments):
+        spelled = "".join(model.head_units[i] for i in segs.argmax(-1).tolist())
+        prompt = model.tokenizer.decode(row[labels == -100][len(model.prefix_ids):])
+        assert prompt.startswith(" ".join(spelled.split()))
+    # One-hot rows spell their units; runs of spaces collapse.
+    rows = torch.zeros(5, 28)
+    for i, unit in enumerate("ab  c"):
+        rows[i, model.head_units.index(unit)] = 1
+    assert model.transcript(rows) == "ab c"
+    # Simulated text items come as the LLM's tokens of a simulated transcript (training only), and speech
+    # shares the ctc connector's cached segments.
+    sim = composed(parts, connector="transcript", simulate_text=1.0).collate(parts["text"])
+    assert "dists" not in sim and sim["attention_mask"].sum() > 0
+    assert model.cache.identity == composed(parts).cache.identity
 
 
 def test_target_only_loss_equals_the_llm_own_loss(parts):
@@ -175,7 +201,7 @@ def test_projector_connector_trains_only_when_asked(parts):
     model.set_trainable(audio_encoder=True, projector=True, language_model=True)
     model.loss(batch).backward()
     assert all(p.grad is not None for p in model.module.projector.parameters())
-    with pytest.raises(SlufitError, match="simulate_text needs the ctc connector"):
+    with pytest.raises(SlufitError, match="simulate_text needs the ctc or transcript connector"):
         composed(parts, connector="projector", simulate_text=0.5)
 
 

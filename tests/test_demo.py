@@ -147,6 +147,15 @@ def test_demo_quick_end_to_end(installed, tmp_path, capsys):
         assert path.is_file()
     assert "## Cross-lingual (fr-FR speech -> en-US)" in (out / "report.md").read_text()
 
+    # Reproducible: a second fresh demo in another folder gives the same results.csv, but for the
+    # train_seconds column (wall time). Two processes, so espeak-ng's, the bridge's and the LM's state
+    # cannot carry over between them.
+    other = tmp_path / "elsewhere" / "demo"
+    slufit_installed(installed, tmp_path / "elsewhere", "demo", "--quick", "--out", str(other))
+    for grid in ("mono", "crosslingual"):
+        first, second = (_without_timing(d / grid / "results.csv") for d in (out, other))
+        assert first == second and len(first) > 1, grid
+
     # Again: every stage is cached or skipped.
     start = time.monotonic()
     again = slufit_installed(installed, tmp_path, "demo", "--quick", "--out", str(out))
@@ -159,3 +168,9 @@ def test_demo_quick_end_to_end(installed, tmp_path, capsys):
     resumed = slufit_installed(installed, tmp_path, "demo", "--quick", "--out", str(out))
     assert "2 done, 1 to resume, 0 new" in resumed and "mix-p100-s0-en-US: resuming" in resumed
     assert (mono / "mix-p100-s0-en-US" / "summary.json").is_file()
+
+
+def _without_timing(path: Path) -> list[dict[str, str]]:
+    """results.csv's rows without train_seconds (wall time: the one column that differs between fresh runs)."""
+    with open(path, newline="") as handle:
+        return [{k: v for k, v in row.items() if k != "train_seconds"} for row in csv.DictReader(handle)]

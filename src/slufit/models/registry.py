@@ -62,8 +62,8 @@ def load_model(name_or_path: str | Path, lora: dict | None = None, dtype: torch.
         words that take one of the head's real readings of them, whether the stage's speech items add their
         readings, the LM's sizes.
     composed: the `composed` family's own options (slufit.models.composed.load_composed: llm, bridge, connector,
-        freeze_embeddings, system, copy_fillers); simulate_text, simulate_scale, simulate_words, speech_readings, lora,
-        gradient_checkpointing and encoder_cache_dir apply to it too.
+        freeze_embeddings, system, copy_fillers, copy_cutoff); simulate_text, simulate_scale, simulate_words,
+        speech_readings, lora, gradient_checkpointing and encoder_cache_dir apply to it too.
     """
     from slufit.models.lalm.adapter import MODEL_INFO, LALMAdapter
 

@@ -2,7 +2,9 @@
 
     speech item: wave -> frozen ears (25 Hz) -> frozen CTC head -> segments (distributions over characters)
                  -> each segment x the LLM's own input embeddings of those characters' single-character tokens
-    (connector "projector": the ears' frames, 2 stacked, through a trainable MLP instead; SLAM-LLM style)
+    (connector "transcript": the segments' argmax characters as a string, re-read by the LLM's own
+     tokenizer: a cascade through the same head, in the LLM's own words instead of one vector per letter;
+     connector "projector": the ears' frames, 2 stacked, through a trainable MLP instead; SLAM-LLM style)
     text item:   the transcript in the LLM's own tokenization, or (simulate_text) simulated bridge vectors
     prompt:      the LLM's chat template: system "Intent and slots.", user <input>, then the assistant's target
     target:      `intent | type=filler | ...` (slufit.models.composed.target) + the tokenizer's end token
@@ -49,7 +51,8 @@ from slufit.models.ears.encoder_cache import EncoderCache, encoder_identity, rec
 FAMILY = "composed"
 MODEL_INFO = "slufit_model.json"
 IGNORE = -100
-CONNECTORS = ("ctc", "projector")
+CONNECTORS = ("ctc", "transcript", "projector")
+HEAD_CONNECTORS = ("ctc", "transcript")  # read the CTC head's segments
 SYSTEM = "Intent and slots."  # short: every prompt token costs a forward pass position
 MAX_INPUT = 300  # input tokens or vectors per item
 EARS_BATCH = 32
@@ -135,6 +138,8 @@ class ComposedSLU:
     # Text input: a predicted filler that is not in the transcript becomes the most similar run of its words
     # (slufit.models.composed.target.snap_fillers), a copy constraint at decoding time.
     copy_fillers: bool = False
+    # The least rapidfuzz ratio at which a filler is snapped (0: every filler becomes a run of the transcript).
+    copy_cutoff: float = 60.0
     ears_source: str | None = None
     cache_dir: str | None = None
     cache: EncoderCache = field(init=False)
@@ -147,8 +152,9 @@ class ComposedSLU:
         for name in ("simulate_text", "simulate_words"):
             if not 0 <= getattr(self, name) <= 1:
                 raise SlufitError(f"composed: {name} must be in [0, 1], got {getattr(self, name)}")
-        if self.simulate_text and (self.connector != "ctc" or self.confusions is None):
-            raise SlufitError("composed: simulate_text needs the ctc connector and the bridge's confusions")
+        if self.simulate_text and (self.connector not in HEAD_CONNECTORS or self.confusions is None):
+            raise SlufitError("composed: simulate_text needs the ctc or transcript connector and the bridge's "
+                              "confusions")
         if self.simulate_words and not (self.readings or self.speech_readings):
             raise SlufitError(f"composed: simulate_words needs the bridge's word readings ({READINGS_FILE}) or "
                               "speech_readings")
@@ -157,7 +163,9 @@ class ComposedSLU:
         if self.readings is None:
             self.readings = Readings.from_tensors(word_readings.pack({}, len(self.head_units)))
         self._lexicon = self.readings
-        extra = f"composed/{self.connector}/{self.ears.source}/{self.ears.window_s}/{self.head_units}"
+        # ctc and transcript read the same segments: one cache for both.
+        kind = "ctc" if self.connector in HEAD_CONNECTORS else self.connector
+        extra = f"composed/{kind}/{self.ears.source}/{self.ears.window_s}/{self.head_units}"
         self.cache = EncoderCache(encoder_identity(self.module.head.named_parameters(), extra=extra), self.cache_dir)
         self.eos_id = self.tokenizer.convert_tokens_to_ids(self.tokenizer.eos_token)
         pad = self.tokenizer.pad_token or self.tokenizer.eos_token
@@ -193,7 +201,7 @@ class ComposedSLU:
             waves = [self._wave(items[i].audio_path) for i in chunk]
             audible = [i for i, w in zip(chunk, waves) if w is not None]
             frames = self.ears.encode([w for w in waves if w is not None]) if audible else []
-            if self.connector == "ctc":
+            if self.connector in HEAD_CONNECTORS:
                 outs = [ctc.segments(p) for p in ctc.posteriors(self.module.head, frames)] if frames else []
                 empty = torch.zeros(0, len(self.head_units))
             else:
@@ -225,18 +233,31 @@ class ComposedSLU:
         return simulate_with_readings(units, self.confusions, self.readings, normal.split(" "), self.simulate_words,
                                       self.simulate_scale)
 
+    def transcript(self, dists: torch.Tensor) -> str:
+        """The characters a run of segments (or simulated rows) spells: each one's most likely unit."""
+        spelled = "".join(self.head_units[i] for i in dists.argmax(-1).tolist()) if len(dists) else ""
+        return " ".join(spelled.split())
+
+    def _heard(self, dists: torch.Tensor) -> tuple[list[int], torch.Tensor | None]:
+        """One input as the connector feeds it: vectors (ctc) or the LLM's tokens of its transcript."""
+        if self.connector == "transcript":
+            return self._ids(self.transcript(dists))[:MAX_INPUT], None
+        dists = dists[:MAX_INPUT]
+        return [self.pad_id] * len(dists), dists
+
     def _inputs(self, items: Sequence[SLUItem], training: bool) -> list[tuple[list[int], torch.Tensor | None]]:
         """Per item: input token ids (placeholders where vectors go) and its vectors (or None)."""
         modalities = {item.modality for item in items}
         if len(modalities) != 1:
             raise ValueError(f"a batch holds one modality, got {sorted(modalities)}")
         if modalities == {"speech"}:
-            return [([self.pad_id] * min(len(s), MAX_INPUT), s[:MAX_INPUT]) for s in self.segments(items)]
+            if self.connector == "projector":
+                return [([self.pad_id] * min(len(s), MAX_INPUT), s[:MAX_INPUT]) for s in self.segments(items)]
+            return [self._heard(s) for s in self.segments(items)]
         out = []
         for item in items:
             if training and self.simulate_text and float(torch.rand(())) < self.simulate_text:
-                dist = self._simulated(item.example.text)[:MAX_INPUT]
-                out.append(([self.pad_id] * len(dist), dist))
+                out.append(self._heard(self._simulated(item.example.text)))
             else:
                 out.append((self._ids(item.example.text)[:MAX_INPUT], None))
         return out
@@ -323,7 +344,7 @@ class ComposedSLU:
         texts = self.tokenizer.batch_decode(out, skip_special_tokens=True)
         predictions = [compact_target.decode(t) for t in texts]
         if self.copy_fillers:
-            predictions = [compact_target.snap_fillers(p, item.example.text) if item.modality == "text" else p
+            predictions = [compact_target.snap_fillers(p, item.example.text, self.copy_cutoff) if item.modality == "text" else p
                            for p, item in zip(predictions, items)]
         return [json.dumps(p, ensure_ascii=False) for p in predictions]
 
