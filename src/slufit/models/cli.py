@@ -21,9 +21,9 @@ _BRIDGE = {"name": "tiny", "family": "ctc-bridge", "class": "Qwen2ForCausalLM ov
 _COMPOSED = {"name": "composed", "family": "composed", "class": "any AutoModelForCausalLM over the CTC bridge",
              "size": "option llm: SmolLM2-135M-Instruct (default, offline GGUF), a folder or hub id; + 1.36M CTC head + frozen ears",
              "window_s": 5.0, "encoder_cache": True, "builtin_adapter": "-",
-             "options": ["llm", "bridge", "connector", "lora", "freeze_embeddings", "system", "copy_fillers", "copy_cutoff", "simulate_text",
-                         "simulate_scale", "simulate_words", "speech_readings", "gradient_checkpointing",
-                         "encoder_cache_dir", "device", "dtype"]}
+             "options": ["llm", "bridge", "connector", "lora", "freeze_embeddings", "system", "copy_fillers",
+                         "copy_cutoff", "lexicon", "lexicon_cutoff", "simulate_text", "simulate_scale", "simulate_words",
+                         "speech_readings", "gradient_checkpointing", "encoder_cache_dir", "device", "dtype"]}
 _COMMON_OPTIONS = ["lora", "dtype", "device", "gradient_checkpointing", "transcript_first", "attn_implementation"]
 
 

@@ -44,6 +44,7 @@ from slufit.models.bridge.readings import READINGS_FILE, Readings
 from slufit.models.bridge.simulate import simulate, simulate_with_readings
 from slufit.models.bridge.units import normalize
 from slufit.models.composed import target as compact_target
+from slufit.models.composed.lexicon import DEFAULT_CUTOFF, Lexicon, spelled
 from slufit.models.composed.llm import SMOLLM2, causal_lm, load_llm, resolve_llm
 from slufit.models.ears import Ears
 from slufit.models.ears.encoder_cache import EncoderCache, encoder_identity, recording_key
@@ -141,10 +142,15 @@ class ComposedSLU:
     # The least rapidfuzz ratio at which a filler is snapped (0: every filler becomes its most similar run of the
     # transcript). Measured on SLURP test text (docs/composed.md): 0 gave the best SLU-F1 and ~100 % verbatim.
     copy_cutoff: float = 0.0
+    # transcript connector: correct the head's spelling word by word through its own readings (lexicon.py);
+    # the least rapidfuzz ratio at which a heard word becomes the word it is most like.
+    lexicon: bool = False
+    lexicon_cutoff: float = DEFAULT_CUTOFF
     ears_source: str | None = None
     cache_dir: str | None = None
     cache: EncoderCache = field(init=False)
     _lexicon: Readings | None = field(default=None, init=False)
+    _corrector: Lexicon | None = field(default=None, init=False)
     _warned: set = field(default_factory=set, init=False)
 
     def __post_init__(self) -> None:
@@ -164,6 +170,12 @@ class ComposedSLU:
         if self.readings is None:
             self.readings = Readings.from_tensors(word_readings.pack({}, len(self.head_units)))
         self._lexicon = self.readings
+        if self.lexicon:
+            if self.connector != "transcript" or not len(self._lexicon):
+                raise SlufitError(f"composed: lexicon corrects the transcript connector's spelling through the "
+                                  f"bridge's word readings ({READINGS_FILE}); connector is {self.connector!r}, "
+                                  f"{len(self._lexicon)} words have readings")
+            self._corrector = Lexicon.from_readings(self._lexicon, self.head_units, self.lexicon_cutoff)
         # ctc and transcript read the same segments: one cache for both.
         kind = "ctc" if self.connector in HEAD_CONNECTORS else self.connector
         extra = f"composed/{kind}/{self.ears.source}/{self.ears.window_s}/{self.head_units}"
@@ -235,9 +247,9 @@ class ComposedSLU:
                                       self.simulate_scale)
 
     def transcript(self, dists: torch.Tensor) -> str:
-        """The characters a run of segments (or simulated rows) spells: each one's most likely unit."""
-        spelled = "".join(self.head_units[i] for i in dists.argmax(-1).tolist()) if len(dists) else ""
-        return " ".join(spelled.split())
+        """What a run of segments (or simulated rows) spells, corrected through the lexicon if asked."""
+        text = spelled(dists, self.head_units)
+        return self._corrector.correct(text) if self._corrector is not None else text
 
     def _heard(self, dists: torch.Tensor) -> tuple[list[int], torch.Tensor | None]:
         """One input as the connector feeds it: vectors (ctc) or the LLM's tokens of its transcript."""
