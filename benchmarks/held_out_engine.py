@@ -7,6 +7,8 @@ a held-out engine (Flite, which nothing in slufit trains on), heard by one bridg
 Prints, per engine, the bridge's CER / WER (greedy CTC units against the normalised transcript), and, per run,
 intent accuracy and SLU-F1 with 95 % intervals (`slufit eval`), with the held-out engine's figures as a ratio of
 espeak-ng's (the target: text-only keeps >= 85 % of its espeak-ng intent accuracy). Needs `apt-get install flite`.
+`--held-out flite-unshared` keeps to Flite's rms and awb: for a bridge that heard Festival, whose slt and kal voices
+were recorded from the same people as Flite's slt and kal16.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-ENGINES = {"espeak-ng test speakers": "test", "Flite (held out)": "flite"}
+ESPEAK = "espeak-ng test speakers"
+HELD_OUT = {"flite": "Flite (held out)", "flite-unshared": "Flite rms, awb (held out)"}
 
 
-def voice(test: Path, work: Path) -> dict[str, Path]:
+def voice(test: Path, work: Path, engines: dict[str, str]) -> dict[str, Path]:
     out = {}
-    for name, pool in ENGINES.items():
+    for name, pool in engines.items():
         folder = work / pool
         if not (folder / test.name).is_file():
             subprocess.run([sys.executable, "-m", "slufit.cli", "speech", "synth", "--data", str(test), "--out",
@@ -65,23 +68,25 @@ def main() -> None:
     parser.add_argument("--test", type=Path, required=True, help="canonical en-US test JSONL (text; voiced here)")
     parser.add_argument("--run", type=Path, action="append", default=[], help="a trained tiny run to evaluate")
     parser.add_argument("--work", type=Path, default=Path("runs/held_out_engine"), help="where the voiced sets go")
+    parser.add_argument("--held-out", choices=sorted(HELD_OUT), default="flite", help="the held-out speaker pool")
     args = parser.parse_args()
-    sets = voice(args.test, args.work)
+    engines = {ESPEAK: "test", HELD_OUT[args.held_out]: args.held_out}
+    sets = voice(args.test, args.work, engines)
     rates = {name: hearing(args.bridge, path) for name, path in sets.items()}
-    base = rates["espeak-ng test speakers"]
+    base = rates[ESPEAK]
     print(f"bridge {args.bridge} on {args.test} ({base['n']} utterances)")
     print(f"{'engine':<26} {'CER %':>7} {'WER %':>7} {'CER ratio':>10}")
     for name, r in rates.items():
         print(f"{name:<26} {100 * r['cer']:7.1f} {100 * r['wer']:7.1f} {r['cer'] / base['cer']:10.2f}")
     for run in args.run:
-        scores = {name: understanding(run, path, f"held-out-engine-{ENGINES[name]}") for name, path in sets.items()}
+        scores = {name: understanding(run, path, f"held-out-engine-{engines[name]}") for name, path in sets.items()}
         print(f"\n{run.name}: intent acc. % / SLU-F1 % [95 % CI]")
         for name, m in scores.items():
             ci = m.get("ci", {})
             intent, slu = 100 * m["intent"]["f1"], 100 * m["slu_f1"]["f1"]
             lo_i, hi_i = (100 * ci["intent_accuracy"][k] for k in ("low", "high")) if ci else (float("nan"),) * 2
             lo_s, hi_s = (100 * ci["slu_f1"][k] for k in ("low", "high")) if ci else (float("nan"),) * 2
-            ratio = intent / (100 * scores["espeak-ng test speakers"]["intent"]["f1"] or 1)
+            ratio = intent / (100 * scores[ESPEAK]["intent"]["f1"] or 1)
             print(f"  {name:<26} {intent:6.2f} [{lo_i:.2f}, {hi_i:.2f}] / {slu:6.2f} [{lo_s:.2f}, {hi_s:.2f}]"
                   f"   intent ratio {ratio:.3f}")
 

@@ -273,3 +273,35 @@ def test_flite_voices_a_test_set_reproducibly(tmp_path):
         audio, rate = sf.read(str(tmp_path / "a" / x.recordings[0].path))
         assert rate == 16000 and 0.3 < len(audio) / rate < 5 and np.abs(audio).max() > 0.01
         assert (tmp_path / "a" / x.recordings[0].path).read_bytes() == (tmp_path / "b" / y.recordings[0].path).read_bytes()
+
+
+# ---- a second engine for unlabelled speech (Festival, from the operating system; slufit.speech.festival)
+
+needs_festival = pytest.mark.skipif(__import__("shutil").which("text2wave") is None, reason="festival not installed")
+
+
+def test_festival_pools_add_an_engine_and_keep_flite_voices_out_that_share_its_people():
+    festival_pool = speakers("en-US", "festival")
+    assert len(festival_pool) == 9 and all(s.voice.startswith("festival:") for s in festival_pool)
+    both = speakers("en-US", "unlabelled+festival")
+    assert both == speakers("en-US", "unlabelled") + festival_pool and len({s.id for s in both}) == len(both)
+    # Flite's slt and kal16 are the people of Festival's slt and kal: the unshared pool leaves them out.
+    assert {s.voice for s in speakers("en-US", "flite-unshared")} == {"flite:rms", "flite:awb"}
+    with pytest.raises(SlufitError, match="English only"):
+        speakers("fr-FR", "unlabelled+festival")
+
+
+@needs_festival
+def test_festival_voices_speech_reproducibly_at_the_asked_pace(tmp_path):
+    from slufit.speech import festival
+
+    slow, fast = (festival.synthesize("set an alarm for seven am", "festival:ked_diphone", r) for r in (150, 200))
+    assert slow.dtype == np.float32 and np.abs(slow).max() > 0.01 and len(slow) > 1.2 * len(fast)
+    assert np.array_equal(fast, festival.synthesize("set an alarm for seven am", "ked_diphone", 200))
+    hts = festival.synthesize("good morning", "festival:cmu_us_slt_arctic_hts", 175)  # 32 kHz voice, resampled
+    assert 0.3 < len(hts) / festival.SAMPLE_RATE < 3
+    with pytest.raises(SlufitError, match="unknown Festival voice"):
+        festival.synthesize("hi", "festival:nobody", 175)
+    examples = [e for e in _examples() if e.locale == "en-US"][:3]
+    voiced = synthesize_examples(examples, tmp_path / "a", speakers="festival", workers=1, progress=False)
+    assert all(x.recordings[0].speaker.startswith("festival-en-US-fest") for x in voiced)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from slufit.data.example import Recording, read_examples, resolve_audio, write_examples
 from slufit.errors import SlufitError
-from slufit.speech.speakers import SPLITS, speakers
+from slufit.speech.speakers import ENGLISH_ONLY, SPLITS, speakers
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,8 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.speech_command == "speakers":
         for split in SPLITS:
+            if "+" in split or (split in ENGLISH_ONLY and args.locale != "en-US"):
+                continue  # a union of the pools listed; or English-only engines
             for s in speakers(args.locale, split):
-                print(f"{split:10} {s.id:30} voice={s.voice:16} rate={s.rate} pitch={s.pitch} range={s.pitch_range}")
+                print(f"{split:14} {s.id:30} voice={s.voice:26} rate={s.rate} pitch={s.pitch} range={s.pitch_range}")
         return 0
     from slufit.speech.synth import synthesize_examples
 

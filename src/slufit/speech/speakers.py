@@ -11,6 +11,11 @@ subset (a speech budget) gets the same voices as the full set.
 
 A fourth pool, `flite` (English only), is test speech from another synthesizer,
 Flite (slufit.speech.flite): a held-out *engine*, which nothing in slufit trains on.
+Two more pools bring a third engine, Festival (slufit.speech.festival), into the
+bridge's unlabelled speech: `festival` (its three English voices at three paces) and
+`unlabelled+festival` (the unlabelled pool and those). Flite's `slt` and `kal16` are
+recorded from the same people as two Festival voices, so a bridge that heard Festival
+is measured on `flite-unshared` (Flite's `rms` and `awb`).
 """
 
 from __future__ import annotations
@@ -40,8 +45,14 @@ UNLABELLED_VARIANTS = TRAIN_VARIANTS + (
 _PROSODY = ((175, 50, 50), (160, 35, 30), (190, 65, 70), (150, 45, 80), (185, 30, 40), (165, 60, 60))
 # The held-out engine's pool: Flite voices x paces (words a minute), en-US only.
 FLITE_VOICES, FLITE_RATES = ("slt", "rms", "awb", "kal16"), (175, 155)
+FLITE_UNSHARED = ("rms", "awb")  # Flite voices whose people no Festival voice was recorded from
+# Festival's English voices x paces: a second engine for unlabelled speech (en-US only).
+FESTIVAL_VOICES, FESTIVAL_RATES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts"), (175, 150, 200)
 POOL_SIZES = {"train": 12, "test": 4, "unlabelled": len(UNLABELLED_VARIANTS),
-              "flite": len(FLITE_VOICES) * len(FLITE_RATES)}
+              "flite": len(FLITE_VOICES) * len(FLITE_RATES), "flite-unshared": len(FLITE_UNSHARED) * len(FLITE_RATES),
+              "festival": len(FESTIVAL_VOICES) * len(FESTIVAL_RATES),
+              "unlabelled+festival": len(UNLABELLED_VARIANTS) + len(FESTIVAL_VOICES) * len(FESTIVAL_RATES)}
+ENGLISH_ONLY = ("flite", "flite-unshared", "festival", "unlabelled+festival")
 SPLITS = tuple(POOL_SIZES)  # the pool names, for callers that list or offer them
 # The unlabelled pool's prosody grid: each speaker takes one rate, pitch and range, by co-prime strides.
 _RATES, _PITCHES, _RANGES = (140, 155, 170, 185, 200), (25, 40, 55, 70), (20, 45, 70, 95)
@@ -50,23 +61,29 @@ _RATES, _PITCHES, _RANGES = (140, 155, 170, 185, 200), (25, 40, 55, 70), (20, 45
 @dataclass(frozen=True)
 class Speaker:
     id: str
-    voice: str  # espeak-ng voice name, e.g. "en-us+f3"; "flite:slt" for the held-out engine's voices
+    voice: str  # espeak-ng voice name, e.g. "en-us+f3"; "flite:slt", "festival:ked_diphone" for other engines
     rate: int
     pitch: int
     pitch_range: int
 
 
 def speakers(locale: str, split: str = "train") -> list[Speaker]:
-    """The fixed speaker pool of `locale` for `split` ("train", "test" or "unlabelled")."""
+    """The fixed speaker pool of `locale` for `split` (one of SPLITS; see the module docstring)."""
     if locale not in VOICES:
         raise SlufitError(f"no espeak-ng voice for locale {locale!r}; known: {', '.join(VOICES)}")
     if split not in POOL_SIZES:
         raise SlufitError(f"speakers must be one of {', '.join(SPLITS)}, got {split!r}")
-    if split == "flite":
-        if locale != "en-US":
-            raise SlufitError(f"the held-out engine (Flite) speaks English only, not {locale!r}")
+    if split in ENGLISH_ONLY and locale != "en-US":
+        raise SlufitError(f"the {split} pool (Flite, Festival) speaks English only, not {locale!r}")
+    if split in ("flite", "flite-unshared"):
+        voices = FLITE_VOICES if split == "flite" else FLITE_UNSHARED
         return [Speaker(f"flite-{locale}-{voice}{rate}", f"flite:{voice}", rate, 0, 0)
-                for voice in FLITE_VOICES for rate in FLITE_RATES]
+                for voice in voices for rate in FLITE_RATES]
+    if split == "festival":
+        return [Speaker(f"festival-{locale}-fest{short}{rate}", f"festival:{voice}", rate, 0, 0)
+                for voice, short in zip(FESTIVAL_VOICES, ("kal", "ked", "slt")) for rate in FESTIVAL_RATES]
+    if split == "unlabelled+festival":
+        return speakers(locale, "unlabelled") + speakers(locale, "festival")
     if split == "unlabelled":
         return [Speaker(f"espeak-{locale}-unlabelled{i:02d}", f"{VOICES[locale]}+{variant}", _RATES[i % 5],
                         _PITCHES[(i * 3) % 4], _RANGES[(i * 7 // 4) % 4])

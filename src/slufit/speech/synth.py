@@ -35,7 +35,7 @@ from tqdm import tqdm
 from slufit.data.example import Example, Recording
 from slufit.errors import SlufitError
 from slufit.files import atomic_open
-from slufit.speech import flite
+from slufit.speech import festival, flite
 from slufit.speech.espeak import SAMPLE_RATE, engine
 from slufit.speech.speakers import Speaker, speaker_for
 from slufit.speech.speakers import speakers as speaker_pool
@@ -99,12 +99,15 @@ def _run_task(task: Task) -> tuple[float, bool]:
     else:
         if speaker.voice.startswith(flite.PREFIX):  # the held-out engine
             audio = flite.synthesize(text, speaker.voice, speaker.rate)
+        elif speaker.voice.startswith(festival.PREFIX):  # a second engine for unlabelled speech
+            audio = festival.synthesize(text, speaker.voice, speaker.rate)
         else:
             # The seed, like the file's name, comes from the text and the speaker: reproducible anywhere.
             seed = int(cache_file.stem[:8], 16)
             audio = engine().synthesize(text, speaker.voice, speaker.rate, speaker.pitch, speaker.pitch_range, seed)
         if audio.size == 0 or not np.any(np.abs(audio) > 1e-4):
-            raise SlufitError(f"espeak-ng produced no sound for {text!r}")
+            raise SlufitError(f"{speaker.voice.partition(':')[0] if ':' in speaker.voice else 'espeak-ng'} produced "
+                              f"no sound for {text!r}")
         _write_flac(cache_file, audio)
         frames, synthesized = len(audio), True
     out_file.parent.mkdir(parents=True, exist_ok=True)
@@ -154,6 +157,8 @@ def synthesize_examples(examples: Sequence[Example], out_dir: str | os.PathLike,
     version = _engine_version()
     if any(s.voice.startswith(flite.PREFIX) for pool in pools.values() for s in pool):
         version = flite.version()
+    if any(s.voice.startswith(festival.PREFIX) for pool in pools.values() for s in pool):
+        version += " + " + festival.version()
     tasks: list[Task] = []
     relative: list[tuple[str, str]] = []
     for i in chosen:
