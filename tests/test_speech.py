@@ -282,7 +282,7 @@ needs_festival = pytest.mark.skipif(__import__("shutil").which("text2wave") is N
 
 def test_festival_pools_add_an_engine_and_keep_flite_voices_out_that_share_its_people():
     festival_pool = speakers("en-US", "festival")
-    assert len(festival_pool) == 9 and all(s.voice.startswith("festival:") for s in festival_pool)
+    assert len(festival_pool) == 15 and all(s.voice.startswith("festival:") for s in festival_pool)
     both = speakers("en-US", "unlabelled+festival")
     assert both == speakers("en-US", "unlabelled") + festival_pool and len({s.id for s in both}) == len(both)
     # Flite's slt and kal16 are the people of Festival's slt and kal: the unshared pool leaves them out.

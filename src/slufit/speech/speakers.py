@@ -12,7 +12,7 @@ subset (a speech budget) gets the same voices as the full set.
 A fourth pool, `flite` (English only), is test speech from another synthesizer,
 Flite (slufit.speech.flite): a held-out *engine*, which nothing in slufit trains on.
 Two more pools bring a third engine, Festival (slufit.speech.festival), into the
-bridge's unlabelled speech: `festival` (its three English voices at three paces) and
+bridge's unlabelled speech: `festival` (its three English voices at five paces) and
 `unlabelled+festival` (the unlabelled pool and those). Flite's `slt` and `kal16` are
 recorded from the same people as two Festival voices, so a bridge that heard Festival
 is measured on `flite-unshared` (Flite's `rms` and `awb`).
@@ -47,7 +47,7 @@ _PROSODY = ((175, 50, 50), (160, 35, 30), (190, 65, 70), (150, 45, 80), (185, 30
 FLITE_VOICES, FLITE_RATES = ("slt", "rms", "awb", "kal16"), (175, 155)
 FLITE_UNSHARED = ("rms", "awb")  # Flite voices whose people no Festival voice was recorded from
 # Festival's English voices x paces: a second engine for unlabelled speech (en-US only).
-FESTIVAL_VOICES, FESTIVAL_RATES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts"), (175, 150, 200)
+FESTIVAL_VOICES, FESTIVAL_RATES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts"), (140, 155, 170, 185, 200)
 POOL_SIZES = {"train": 12, "test": 4, "unlabelled": len(UNLABELLED_VARIANTS),
               "flite": len(FLITE_VOICES) * len(FLITE_RATES), "flite-unshared": len(FLITE_UNSHARED) * len(FLITE_RATES),
               "festival": len(FESTIVAL_VOICES) * len(FESTIVAL_RATES),

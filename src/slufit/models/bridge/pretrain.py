@@ -76,7 +76,7 @@ class BridgeConfig:
     # speakers' variants plus 67 more espeak-ng variants, 75 speakers; never a test variant:
     # slufit.speech.speakers) or "train" (the 12 training speakers, as before session 4). Measured on the demo:
     # more voices, lower CER on test speakers, and held-out confusions closer to theirs (docs/tiny.md).
-    # "unlabelled+festival" adds a second engine, Festival's 3 English voices x 3 paces (apt; en-US only).
+    # "unlabelled+festival" adds a second engine, Festival's 3 English voices x 5 paces (apt; en-US only).
     speakers: str = "unlabelled"
     # SLU dev utterances per locale, voiced by test speakers, for CER / WER.
     eval_utterances: int = 200
