@@ -174,3 +174,13 @@ def _without_timing(path: Path) -> list[dict[str, str]]:
     """results.csv's rows without train_seconds (wall time: the one column that differs between fresh runs)."""
     with open(path, newline="") as handle:
         return [{k: v for k, v in row.items() if k != "train_seconds"} for row in csv.DictReader(handle)]
+
+
+def test_bridge_speakers_reach_the_bridge_config(tmp_path):
+    from slufit.demo import BRIDGE_SPEAKERS, FULL, bridge_config
+    from slufit.models.bridge.pretrain import BRIDGE_POOLS
+
+    assert set(BRIDGE_SPEAKERS) <= set(BRIDGE_POOLS)
+    assert bridge_config(tmp_path, FULL, 2, tmp_path / "cache").speakers == "unlabelled"
+    config = bridge_config(tmp_path, FULL, 2, tmp_path / "cache", "unlabelled+festival")
+    assert config.speakers == "unlabelled+festival" and config.epochs == FULL.bridge_epochs

@@ -31,6 +31,8 @@ SOURCE_LOCALE = "fr-FR"  # the cross-lingual grid's source language (configs/gri
 # Locales whose unlabelled speech trains the bridge's CTC head (Whisper tiny.en ears are English-only).
 BRIDGE_LOCALES = ("en-US",)
 GRIDS = ("demo-mono", "demo-crosslingual")  # packaged grid configs: slufit/configs/grids/NAME.yaml
+# Who may voice the bridge's unlabelled speech in the demo (slufit.models.bridge.pretrain.BRIDGE_POOLS).
+BRIDGE_SPEAKERS = ("unlabelled", "unlabelled+festival")
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seeds 0..N-1 for the cells the regime verdict rests on (text-only, direct mixing at "
                              "2, 5 and 100 %%), while the other cells keep --seeds (default 1: no extra runs)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    parser.add_argument("--bridge-speakers", choices=BRIDGE_SPEAKERS, default="unlabelled",
+                        help="who voices the bridge's unlabelled speech: espeak-ng's 75 speakers (default), or those "
+                             "and Festival's (unlabelled+festival: needs `apt-get install festival ...`, "
+                             "docs/corpus_speech.md; measured to hear a held-out engine far better, docs/tiny.md)")
 
 
 # ---------------------------------------------------------------- stages
@@ -205,7 +211,18 @@ def _fingerprint(paths: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def pretrain_stage(stages: Stages, corpus: Path, sizes: DemoSizes, threads: int) -> Path:
+def bridge_config(corpus: Path, sizes: DemoSizes, threads: int, cache: Path, speakers: str = "unlabelled"):
+    """The demo's bridge (a slufit.models.bridge.pretrain.BridgeConfig)."""
+    from slufit.models.bridge.pretrain import BridgeConfig
+
+    return BridgeConfig(locales=list(BRIDGE_LOCALES), corpus=str(corpus.resolve()),
+                        pool_utterances=sizes.bridge_pool, word_sequences=sizes.bridge_words,
+                        heldout=sizes.bridge_heldout, lexicon_words=sizes.bridge_lexicon,
+                        eval_utterances=sizes.n_dev, epochs=sizes.bridge_epochs, speakers=speakers,
+                        head=dict(sizes.bridge_head), threads=threads, cache_dir=str(cache.resolve()))
+
+
+def pretrain_stage(stages: Stages, corpus: Path, sizes: DemoSizes, threads: int, speakers: str = "unlabelled") -> Path:
     """The tiny model's CTC bridge, trained on the corpus pretraining pool and frequent-word sequences
     (unlabelled speech; cached by the pretrain module itself). OUT/model links to it.
 
@@ -219,14 +236,8 @@ def pretrain_stage(stages: Stages, corpus: Path, sizes: DemoSizes, threads: int)
 
     from slufit.errors import SlufitError
     from slufit.files import atomic_open
-    from slufit.models.bridge.pretrain import BridgeConfig
-
     start = stages.header("3", "pretrain", "the CTC bridge learns characters from unlabelled speech (cached)")
-    config = BridgeConfig(locales=list(BRIDGE_LOCALES), corpus=str(corpus.resolve()),
-                          pool_utterances=sizes.bridge_pool, word_sequences=sizes.bridge_words,
-                          heldout=sizes.bridge_heldout, lexicon_words=sizes.bridge_lexicon,
-                          eval_utterances=sizes.n_dev, epochs=sizes.bridge_epochs,
-                          head=dict(sizes.bridge_head), threads=threads, cache_dir=str((stages.out / "cache").resolve()))
+    config = bridge_config(corpus, sizes, threads, stages.out / "cache", speakers)
     config_file = stages.out / ".stages" / "bridge.yaml"
     with atomic_open(config_file) as handle:
         yaml.safe_dump(asdict(config), handle, sort_keys=False)
@@ -392,7 +403,7 @@ def run(args: argparse.Namespace) -> int:
                          f"seeds {', '.join(map(str, args.seeds))}; {threads} threads)")
     corpus = build_corpus_stage(stages, sizes)
     data = speech_stage(stages, corpus, sizes)
-    model = pretrain_stage(stages, corpus, sizes, threads)
+    model = pretrain_stage(stages, corpus, sizes, threads, args.bridge_speakers)
     grid_dirs = {}
     for name in GRIDS:
         grid_dirs[name] = grid_stage(stages, name, data, model, sizes, args.seeds, args.key_seeds)
