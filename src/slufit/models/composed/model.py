@@ -5,7 +5,8 @@
     (connector "transcript": the segments' argmax characters as a string, re-read by the LLM's own
      tokenizer: a cascade through the same head, in the LLM's own words instead of one vector per letter;
      connector "projector": the ears' frames, 2 stacked, through a trainable MLP instead; SLAM-LLM style)
-    text item:   the transcript in the LLM's own tokenization, or (simulate_text) simulated bridge vectors
+    text item:   the transcript in the LLM's own tokenization, or (simulate_text) simulated bridge output
+                 (vectors, or with "transcript" their spelling, corrected by the `lexicon` option if set)
     prompt:      the LLM's chat template: system "Intent and slots.", user <input>, then the assistant's target
     target:      `intent | type=filler | ...` (slufit.models.composed.target) + the tokenizer's end token
 
@@ -57,6 +58,7 @@ HEAD_CONNECTORS = ("ctc", "transcript")  # read the CTC head's segments
 SYSTEM = "Intent and slots."  # short: every prompt token costs a forward pass position
 MAX_INPUT = 300  # input tokens or vectors per item
 EARS_BATCH = 32
+SAVED_DEFAULTS = ("lexicon", "lexicon_cutoff", "copy_fillers", "copy_cutoff")  # kept in MODEL_INFO by `save`
 STACK = 2  # projector: ears frames stacked per vector (25 Hz -> 12.5 Hz)
 SENTINEL = "\ue000"  # where the input goes in the rendered chat template (a private-use character)
 LORA_DEFAULTS = {"r": 16, "alpha": 32, "dropout": 0.05,
@@ -357,8 +359,8 @@ class ComposedSLU:
         texts = self.tokenizer.batch_decode(out, skip_special_tokens=True)
         predictions = [compact_target.decode(t) for t in texts]
         if self.copy_fillers:
-            predictions = [compact_target.snap_fillers(p, item.example.text, self.copy_cutoff) if item.modality == "text" else p
-                           for p, item in zip(predictions, items)]
+            predictions = [compact_target.snap_fillers(p, item.example.text, self.copy_cutoff)
+                           if item.modality == "text" else p for p, item in zip(predictions, items)]
         return [json.dumps(p, ensure_ascii=False) for p in predictions]
 
     # -- save and load
@@ -384,6 +386,8 @@ class ComposedSLU:
         write_json(out_dir / MODEL_INFO, {
             "family": FAMILY, "llm": self.llm_source, "connector": self.connector, "system": self.system,
             "lora": self.lora, "freeze_embeddings": self.freeze_embeddings, "head": self.module.head.config(),
+            "lexicon": self.lexicon, "lexicon_cutoff": self.lexicon_cutoff, "copy_fillers": self.copy_fillers,
+            "copy_cutoff": self.copy_cutoff,
             "units": self.head_units, "ears": self.ears_source, "window_s": int(self.ears.window_s)})
 
 
@@ -418,6 +422,9 @@ def load_composed(name_or_path: str | Path = "composed", llm: str = SMOLLM2, bri
         info = json.loads((path / MODEL_INFO).read_text(encoding="utf-8"))
         folder, llm, connector = path, info["llm"], info["connector"]
         options.setdefault("system", info["system"])
+        for key in SAVED_DEFAULTS:  # how it reads and answers, unless the caller says otherwise (older saves lack them)
+            if key in info:
+                options.setdefault(key, info[key])
         options["freeze_embeddings"] = info["freeze_embeddings"]
         if lora is not None and lora != info["lora"]:
             raise SlufitError(f"{path}: a saved composed model keeps its own LoRA setting ({info['lora']})")
