@@ -384,7 +384,8 @@ def test_the_bridge_speaker_pool_is_checked():
     from slufit.models.bridge.pretrain import BridgeConfig
 
     assert BridgeConfig().speakers == "unlabelled" and BridgeConfig(speakers="train").speakers == "train"
-    with pytest.raises(SlufitError, match=r"speakers must be one of unlabelled, train, unlabelled\+festival, got 'test'"):
+    with pytest.raises(SlufitError,
+                       match=r"speakers must be one of unlabelled, train, unlabelled\+festival, got 'test'"):
         BridgeConfig(speakers="test")  # test speakers never voice what the bridge trains on
 
 

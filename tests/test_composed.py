@@ -151,7 +151,8 @@ def test_transcript_connector_feeds_the_llm_its_own_tokens_of_what_the_head_spel
 def test_a_saved_model_keeps_how_it_reads_and_answers(parts, tmp_path):
     composed(parts, connector="transcript", copy_fillers=True, copy_cutoff=30).save(tmp_path / "saved")
     loaded = load_model(str(tmp_path / "saved"))
-    assert (loaded.connector, loaded.copy_fillers, loaded.copy_cutoff, loaded.lexicon) == ("transcript", True, 30, False)
+    kept = (loaded.connector, loaded.copy_fillers, loaded.copy_cutoff, loaded.lexicon)
+    assert kept == ("transcript", True, 30, False)
     assert load_model(str(tmp_path / "saved"), copy_fillers=False).copy_fillers is False  # the caller decides
 
 
