@@ -21,12 +21,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
-import soxr
 
+from slufit.data.audio import AudioError, load_audio
 from slufit.errors import SlufitError
 
-SAMPLE_RATE = 16000
 PREFIX = "festival:"  # a Speaker.voice of this engine: "festival:ked_diphone"
 VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
 INSTALL = "apt-get install festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"
@@ -63,8 +61,7 @@ def synthesize(text: str, voice: str, rate: int) -> np.ndarray:
         if done.returncode != 0 or not wav.is_file() or "SIOD ERROR" in done.stderr:  # a missing voice: exit 0
             raise SlufitError(f"festival failed on {text!r} with voice {name} ({done.stderr.strip()[-300:]}); "
                               f"are its voices installed? {INSTALL}")
-        audio, rate_hz = sf.read(str(wav), dtype="float32", always_2d=True)
-    audio = audio.mean(axis=1)
-    if rate_hz != SAMPLE_RATE:
-        audio = soxr.resample(audio, rate_hz, SAMPLE_RATE)
-    return audio.astype(np.float32)
+        try:
+            return load_audio(wav)  # mono, 16 kHz, float32; empty or silent output is an error
+        except AudioError as err:
+            raise SlufitError(f"festival voice {name} gave no usable audio for {text!r}: {err}") from None

@@ -20,12 +20,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
-import soxr
 
+from slufit.data.audio import AudioError, load_audio
 from slufit.errors import SlufitError
 
-SAMPLE_RATE = 16000
 PREFIX = "flite:"  # a Speaker.voice of this engine: "flite:slt"
 VOICES = ("slt", "rms", "awb", "kal16")
 
@@ -58,8 +56,7 @@ def synthesize(text: str, voice: str, rate: int) -> np.ndarray:
                                "-t", text, "-o", str(wav)], capture_output=True, text=True, check=False)
         if done.returncode != 0 or not wav.is_file():
             raise SlufitError(f"flite failed on {text!r} ({done.stderr.strip()[-300:]})")
-        audio, rate_hz = sf.read(str(wav), dtype="float32", always_2d=True)
-    audio = audio.mean(axis=1)
-    if rate_hz != SAMPLE_RATE:
-        audio = soxr.resample(audio, rate_hz, SAMPLE_RATE)
-    return audio.astype(np.float32)
+        try:
+            return load_audio(wav)  # mono, 16 kHz, float32; empty or silent output is an error
+        except AudioError as err:
+            raise SlufitError(f"flite voice {name} gave no usable audio for {text!r}: {err}") from None
