@@ -149,10 +149,11 @@ def test_transcript_connector_feeds_the_llm_its_own_tokens_of_what_the_head_spel
 
 
 def test_a_saved_model_keeps_how_it_reads_and_answers(parts, tmp_path):
-    composed(parts, connector="transcript", copy_fillers=True, copy_cutoff=30).save(tmp_path / "saved")
+    composed(parts, connector="transcript", copy_fillers=True, copy_cutoff=30,
+             lexicon_method="compound").save(tmp_path / "saved")
     loaded = load_model(str(tmp_path / "saved"))
-    kept = (loaded.connector, loaded.copy_fillers, loaded.copy_cutoff, loaded.lexicon)
-    assert kept == ("transcript", True, 30, False)
+    kept = (loaded.connector, loaded.copy_fillers, loaded.copy_cutoff, loaded.lexicon, loaded.lexicon_method)
+    assert kept == ("transcript", True, 30, False, "compound")
     assert load_model(str(tmp_path / "saved"), copy_fillers=False).copy_fillers is False  # the caller decides
 
 
@@ -289,3 +290,40 @@ def test_lexicon_reads_the_heads_spelling_back_through_its_own_readings(parts):
     # The composed model asks for the transcript connector and readings.
     with pytest.raises(SlufitError, match="lexicon corrects the transcript connector"):
         composed(parts, lexicon=True)
+    with pytest.raises(SlufitError, match="lexicon_method must be one of readings, compound, got 'phonetic'"):
+        composed(parts, connector="transcript", lexicon_method="phonetic")
+
+
+def test_compound_lexicon_splits_merged_words_and_merges_split_ones():
+    pytest.importorskip("symspellpy")
+    pytest.importorskip("wordfreq")
+    from slufit.models.bridge import readings as word_readings
+    from slufit.models.bridge.readings import Readings
+    from slufit.models.composed.lexicon import Lexicon
+
+    units = "abcdefghijklmnopqrstuvwxyz' "
+    words = ["what", "is", "the", "time", "in", "chicago", "movie", "schedule", "give", "me", "tie"]
+    readings = Readings.from_tensors(word_readings.pack({w: [_one_hot(w, units)] for w in words}, len(units)))
+    compound = Lexicon.from_readings(readings, units, method="compound")
+    # Merged by the head ("thetime"), split by it ("movi ss chedul"), one letter off ("chicagu").
+    assert compound.correct("what is thetime in chicagu") == "what is the time in chicago"
+    assert compound.correct("give me the movi ss chedul") == "give me the movie schedule"
+    assert compound.correct("") == ""
+    # Word by word (the readings method), neither the merge nor the split is undone.
+    assert Lexicon.from_readings(readings, units).correct("give me the movi ss chedul") != "give me the movie schedule"
+    with pytest.raises(SlufitError, match="lexicon_method must be one of readings, compound"):
+        Lexicon.from_readings(readings, units, method="phonetic")
+
+
+def test_the_bridge_option_takes_a_folder_or_a_pretrain_config(monkeypatch, tmp_path):
+    from slufit.models.bridge import pretrain as bridge_pretrain
+    from slufit.models.composed.model import bridge_folder
+
+    trained = []
+    monkeypatch.setattr(bridge_pretrain, "pretrain", lambda config: trained.append(config) or tmp_path / "trained")
+    assert bridge_folder(str(tmp_path)) == tmp_path and not trained  # a folder is used as it is
+    # The packaged composed bridge config is trained (or found in the cache) through slufit pretrain's own code.
+    assert bridge_folder("composed/bridge.yaml") == tmp_path / "trained"
+    assert (trained[0].word_sequences, trained[0].epochs) == (12000, 15)
+    with pytest.raises(SlufitError, match="no such config file"):
+        bridge_folder("composed/no-such-bridge.yaml")
