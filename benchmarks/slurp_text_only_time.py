@@ -2,7 +2,8 @@
 `slufit train` (load, training, final evaluation on test text and test speech), their ratio, and their scores.
 
     flock /tmp/slufit-heavy.lock python benchmarks/slurp_text_only_time.py --out runs/bench-slurp
-    ... --bridge FOLDER        # a bridge folder (`slufit pretrain`'s) for both, instead of tiny's default one
+    ... --bridge FOLDER        # a bridge folder (`slufit pretrain`'s) for both, instead of each config's own
+    ... --tiny-bridge F1 --composed-bridge F2   # or one for each (the composed config's: composed/bridge.yaml)
 
 Both configs are packaged (`slufit configs list`): configs/composed/slurp_text_only.yaml and
 configs/tiny/slurp_text_only.yaml, data prepared by the commands at their top. Each run is a child process
@@ -43,10 +44,14 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="a config override given to both runs (repeatable)")
     parser.add_argument("--bridge", help="a bridge folder for both models (tiny: model.name; composed: its bridge)")
+    parser.add_argument("--tiny-bridge", help="a bridge folder for tiny only")
+    parser.add_argument("--composed-bridge", help="a bridge folder for composed only")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    bridge = {"tiny": [f"model.name={args.bridge}"], "composed": [f"model.options.bridge={args.bridge}"]}
-    results = {name: run(name, config, args.out, args.overrides + (bridge[name] if args.bridge else []), args.threads)
+    tiny_bridge, composed_bridge = args.tiny_bridge or args.bridge, args.composed_bridge or args.bridge
+    bridge = {"tiny": [f"model.name={tiny_bridge}"] if tiny_bridge else [],
+              "composed": [f"model.options.bridge={composed_bridge}"] if composed_bridge else []}
+    results = {name: run(name, config, args.out, args.overrides + bridge[name], args.threads)
                for name, config in RUNS.items()}
 
     print(f"{'model':10s} {'wall s':>8s}  {'test text intent / SLU-F1':>26s}  {'test speech intent / SLU-F1':>28s}")
