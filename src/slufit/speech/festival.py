@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from slufit.data.audio import AudioError, load_audio
 from slufit.errors import SlufitError
+from slufit.speech.program import synthesize_with, voice_name
 
 PREFIX = "festival:"  # a Speaker.voice of this engine: "festival:ked_diphone"
 VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
@@ -47,21 +46,14 @@ def version() -> str:
 def synthesize(text: str, voice: str, rate: int) -> np.ndarray:
     """16 kHz mono float32 audio of `text` by Festival `voice` ("festival:ked_diphone" or "ked_diphone"), at about
     `rate` words a minute (175 is the voice's own pace: durations are stretched by 175 / rate)."""
-    name = voice.removeprefix(PREFIX)
-    if name not in VOICES:
-        raise SlufitError(f"unknown Festival voice {name!r}; known: {', '.join(VOICES)}")
-    if not text.strip():
-        raise SlufitError("cannot synthesize empty text")
-    with tempfile.TemporaryDirectory(prefix="slufit-festival-") as tmp:
-        source, wav = Path(tmp) / "in.txt", Path(tmp) / "out.wav"
+    name = voice_name("Festival", voice, PREFIX, VOICES, text)
+
+    def command(folder: Path) -> list[str]:
+        source = folder / "in.txt"
         source.write_text(text, encoding="utf-8")  # a file, not the command line: any text stays text
-        done = subprocess.run([program(), "-eval", f"(voice_{name})", "-eval",
-                               f"(Parameter.set 'Duration_Stretch {175 / rate:.3f})", str(source), "-o", str(wav)],
-                              capture_output=True, text=True, check=False)
-        if done.returncode != 0 or not wav.is_file() or "SIOD ERROR" in done.stderr:  # a missing voice: exit 0
-            raise SlufitError(f"festival failed on {text!r} with voice {name} ({done.stderr.strip()[-300:]}); "
-                              f"are its voices installed? {INSTALL}")
-        try:
-            return load_audio(wav)  # mono, 16 kHz, float32; empty or silent output is an error
-        except AudioError as err:
-            raise SlufitError(f"festival voice {name} gave no usable audio for {text!r}: {err}") from None
+        return [program(), "-eval", f"(voice_{name})", "-eval", f"(Parameter.set 'Duration_Stretch {175 / rate:.3f})",
+                str(source), "-o", str(folder / "out.wav")]
+
+    # A missing voice exits 0 with "SIOD ERROR" in stderr.
+    return synthesize_with("Festival", name, text, command, error_marker="SIOD ERROR",
+                           hint=f"; are its voices installed? {INSTALL}")

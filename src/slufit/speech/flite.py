@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
-from slufit.data.audio import AudioError, load_audio
 from slufit.errors import SlufitError
+from slufit.speech.program import synthesize_with, voice_name
 
 PREFIX = "flite:"  # a Speaker.voice of this engine: "flite:slt"
 VOICES = ("slt", "rms", "awb", "kal16")
@@ -45,18 +43,7 @@ def version() -> str:
 def synthesize(text: str, voice: str, rate: int) -> np.ndarray:
     """16 kHz mono float32 audio of `text` by Flite `voice` ("flite:slt" or "slt"), spoken at about `rate`
     words a minute (175 is the voice's own pace: the duration is stretched by 175 / rate)."""
-    name = voice.removeprefix(PREFIX)
-    if name not in VOICES:
-        raise SlufitError(f"unknown Flite voice {name!r}; known: {', '.join(VOICES)}")
-    if not text.strip():
-        raise SlufitError("cannot synthesize empty text")
-    with tempfile.TemporaryDirectory(prefix="slufit-flite-") as tmp:
-        wav = Path(tmp) / "out.wav"
-        done = subprocess.run([program(), "-voice", name, "--setf", f"duration_stretch={175 / rate:.3f}",
-                               "-t", text, "-o", str(wav)], capture_output=True, text=True, check=False)
-        if done.returncode != 0 or not wav.is_file():
-            raise SlufitError(f"flite failed on {text!r} ({done.stderr.strip()[-300:]})")
-        try:
-            return load_audio(wav)  # mono, 16 kHz, float32; empty or silent output is an error
-        except AudioError as err:
-            raise SlufitError(f"flite voice {name} gave no usable audio for {text!r}: {err}") from None
+    name = voice_name("Flite", voice, PREFIX, VOICES, text)
+    return synthesize_with("Flite", name, text, lambda folder: [
+        program(), "-voice", name, "--setf", f"duration_stretch={175 / rate:.3f}", "-t", text,
+        "-o", str(folder / "out.wav")])
