@@ -32,6 +32,11 @@ METHODS = ("readings", "compound")
 COMPOUND_EDITS = 2  # SymSpell's edit distance per word (3: no better on SLURP test speech, 3x slower)
 
 
+def check_method(method: str) -> None:
+    if method not in METHODS:
+        raise SlufitError(f"composed: lexicon_method must be one of {', '.join(METHODS)}, got {method!r}")
+
+
 def spelled(dists: torch.Tensor, units: str) -> str:
     """The characters of a run of segments (or simulated rows): each one's most likely unit, spaces collapsed."""
     text = "".join(units[i] for i in dists.argmax(-1).tolist()) if len(dists) else ""
@@ -53,8 +58,7 @@ class Lexicon:
     _symspell: object = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise SlufitError(f"composed: lexicon_method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        check_method(self.method)
         self._known = set(self.words)
         self._choices = sorted(self._known | set(self.heard_as))
         if self.method == "compound":

@@ -45,7 +45,8 @@ from slufit.models.bridge.readings import READINGS_FILE, Readings
 from slufit.models.bridge.simulate import simulate, simulate_with_readings
 from slufit.models.bridge.units import normalize
 from slufit.models.composed import target as compact_target
-from slufit.models.composed.lexicon import DEFAULT_CUTOFF, METHODS as LEXICON_METHODS, Lexicon, spelled
+from slufit.models.composed.lexicon import DEFAULT_CUTOFF, Lexicon, spelled
+from slufit.models.composed.lexicon import check_method as check_lexicon_method
 from slufit.models.composed.llm import SMOLLM2, causal_lm, load_llm, resolve_llm
 from slufit.models.ears import Ears
 from slufit.models.ears.encoder_cache import EncoderCache, encoder_identity, recording_key
@@ -58,7 +59,8 @@ HEAD_CONNECTORS = ("ctc", "transcript")  # read the CTC head's segments
 SYSTEM = "Intent and slots."  # short: every prompt token costs a forward pass position
 MAX_INPUT = 300  # input tokens or vectors per item
 EARS_BATCH = 32
-SAVED_DEFAULTS = ("lexicon", "lexicon_cutoff", "lexicon_method", "copy_fillers", "copy_cutoff")  # kept in MODEL_INFO by `save`
+# How a model reads and answers: kept in MODEL_INFO by `save`, the defaults of a saved model's load.
+SAVED_DEFAULTS = ("lexicon", "lexicon_cutoff", "lexicon_method", "copy_fillers", "copy_cutoff")
 STACK = 2  # projector: ears frames stacked per vector (25 Hz -> 12.5 Hz)
 SENTINEL = "\ue000"  # where the input goes in the rendered chat template (a private-use character)
 LORA_DEFAULTS = {"r": 16, "alpha": 32, "dropout": 0.05,
@@ -162,9 +164,7 @@ class ComposedSLU:
     def __post_init__(self) -> None:
         if self.connector not in CONNECTORS:
             raise SlufitError(f"composed: connector must be one of {', '.join(CONNECTORS)}, got {self.connector!r}")
-        if self.lexicon_method not in LEXICON_METHODS:
-            raise SlufitError(f"composed: lexicon_method must be one of {', '.join(LEXICON_METHODS)}, "
-                              f"got {self.lexicon_method!r}")
+        check_lexicon_method(self.lexicon_method)  # here too: the Lexicon is only built when `lexicon` is on
         for name in ("simulate_text", "simulate_words"):
             if not 0 <= getattr(self, name) <= 1:
                 raise SlufitError(f"composed: {name} must be in [0, 1], got {getattr(self, name)}")
@@ -394,9 +394,7 @@ class ComposedSLU:
         write_json(out_dir / MODEL_INFO, {
             "family": FAMILY, "llm": self.llm_source, "connector": self.connector, "system": self.system,
             "lora": self.lora, "freeze_embeddings": self.freeze_embeddings, "head": self.module.head.config(),
-            "lexicon": self.lexicon, "lexicon_cutoff": self.lexicon_cutoff, "lexicon_method": self.lexicon_method,
-            "copy_fillers": self.copy_fillers,
-            "copy_cutoff": self.copy_cutoff,
+            **{key: getattr(self, key) for key in SAVED_DEFAULTS},
             "units": self.head_units, "ears": self.ears_source, "window_s": int(self.ears.window_s)})
 
 
